@@ -223,13 +223,15 @@ func (e *env) set(ctx context.Context, args []string) int {
 	if err := s.dev.Apply(ctx, cur, next); err != nil {
 		return e.fail(prog, err)
 	}
-	describeChange(e.stdout, cur, next)
+	describeChange(e.stdout, cur, next, s.rec != nil)
 	if save {
 		if err := s.dev.Save(ctx); err != nil {
 			return e.fail(prog, err)
 		}
 	}
-	e.persistNote(prog, cur, next, save)
+	if s.rec == nil {
+		e.persistNote(prog, cur, next, save)
+	}
 	s.reportDryRun(e.stdout)
 	return 0
 }
@@ -245,7 +247,7 @@ func (e *env) persistNote(prog string, cur, next State, saved bool) {
 	}
 }
 
-func describeChange(w io.Writer, cur, next State) {
+func describeChange(w io.Writer, cur, next State, dryRun bool) {
 	var parts []string
 	add := func(name string, a, b any) {
 		if fmt.Sprint(a) != fmt.Sprint(b) {
@@ -267,7 +269,11 @@ func describeChange(w io.Writer, cur, next State) {
 		fmt.Fprintln(w, "no change")
 		return
 	}
-	fmt.Fprintln(w, "changed: "+strings.Join(parts, ", "))
+	verb := "changed"
+	if dryRun {
+		verb = "would change"
+	}
+	fmt.Fprintln(w, verb+": "+strings.Join(parts, ", "))
 }
 
 const freqUsage = `usage: xt ds1077l freq TARGET --grade G [--set [--save] [--dry-run]] [--json] [OPTIONS]
@@ -381,7 +387,7 @@ func (e *env) freq(ctx context.Context, args []string) int {
 	case s.rec != nil:
 		s.reportDryRun(w)
 	default:
-		describeChange(w, cur, next)
+		describeChange(w, cur, next, false)
 		e.persistNote(prog, cur, next, save)
 	}
 	return 0
