@@ -1,0 +1,420 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/xtbuild/xtbuild/report/buildstats"
+	"github.com/xtbuild/xtbuild/report/taskgraph"
+)
+
+type stepBuilds struct {
+	name   string
+	builds []*buildstats.Build
+}
+
+// cpuBuckets is the resolution of the CPU chart.
+const cpuBuckets = 300
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+func analyse(steps []stepBuilds, g *taskgraph.Graph, opts Options) *Report {
+	r := &Report{Schema: SchemaVersion, Title: opts.Title}
+	var ids []string
+	first := true
+	completed, failed := true, false
+	for _, s := range steps {
+		for _, b := range s.builds {
+			ids = append(ids, b.Name)
+			if st, en := b.Start(), b.End(); first || st < r.Start {
+				r.Start = st
+				if first {
+					r.End = en
+				}
+				first = false
+			}
+			r.End = max(r.End, b.End())
+			if r.Host == "" {
+				r.Host = b.Summary.HostInfo
+			}
+			completed = completed && b.Completed()
+			failed = failed || len(b.Summary.Failures) > 0
+			for _, w := range b.Warnings {
+				r.Warnings = append(r.Warnings, b.Name+": "+w)
+			}
+		}
+	}
+	r.ID = strings.Join(ids, "+")
+	r.Wall = round2(r.End - r.Start)
+
+	pfToPN := map[string]string{}
+	if g != nil {
+		for i := range g.Nodes {
+			if pf := g.Nodes[i].PF(); pf != "" {
+				pfToPN[pf] = g.Nodes[i].PN
+			}
+		}
+		if g.Warnings > 0 {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("task graph: %d unreadable lines", g.Warnings))
+		}
+	}
+	pn := func(pf string) string {
+		if p, ok := pfToPN[pf]; ok {
+			return p
+		}
+		return pnOf(pf)
+	}
+
+	for _, s := range steps {
+		ss := StepSummary{Name: s.name, Completed: true}
+		stepFirst := true
+		for _, b := range s.builds {
+			ss.Builds = append(ss.Builds, b.Name)
+			ss.Completed = ss.Completed && b.Completed()
+			bEnd := b.End()
+			if st := b.Start() - r.Start; stepFirst || st < ss.Start {
+				ss.Start = st
+			}
+			if en := bEnd - r.Start; stepFirst || en > ss.End {
+				ss.End = en
+			}
+			stepFirst = false
+			for i := range b.Tasks {
+				t := &b.Tasks[i]
+				rec := TaskRecord{Step: s.name, PF: t.PF, PN: pn(t.PF), Task: t.Name, Setscene: t.Setscene(), Status: t.Status.String()}
+				start := t.Started
+				if !t.HasStarted {
+					// Failed before TaskStarted: only the end record exists.
+					start = bEnd
+					if t.HasEnded {
+						start = t.Ended
+					}
+				}
+				rec.Start = round2(start - r.Start)
+				end := start
+				if d, ok := t.Duration(); ok && t.Finished() {
+					end = start + d
+				} else if !t.Finished() {
+					// Killed or still running: it ran until the build stopped.
+					end = max(bEnd, start)
+				}
+				// Round the end, not the length, so that a task starting when
+				// another ended never overlaps it on the timeline.
+				rec.Duration = round2(round2(end-r.Start) - rec.Start)
+				rec.CPU, rec.HasCPU = t.CPUSeconds()
+				rec.CPU = round2(rec.CPU)
+				if t.IO.Present {
+					rec.ReadBytes, rec.WriteBytes = t.IO.ReadBytes, t.IO.WriteBytes
+				}
+				r.Tasks = append(r.Tasks, rec)
+				ss.Totals.add(&rec)
+			}
+		}
+		ss.Start, ss.End = round2(ss.Start), round2(ss.End)
+		ss.Wall = round2(ss.End - ss.Start)
+		r.Steps = append(r.Steps, ss)
+	}
+	slices.SortStableFunc(r.Tasks, func(a, b TaskRecord) int {
+		if c := cmp.Compare(a.Start, b.Start); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.PF, b.PF); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Task, b.Task)
+	})
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		r.Totals.add(t)
+		if t.Status == "failed" {
+			r.Failures = append(r.Failures, t.ref())
+		}
+	}
+	r.Totals.round()
+	for i := range r.Steps {
+		r.Steps[i].Totals.round()
+	}
+	switch {
+	case failed || r.Totals.Failed > 0:
+		r.Status = "failed"
+	case !completed || r.Totals.Unfinished > 0:
+		r.Status = "incomplete"
+	default:
+		r.Status = "passed"
+	}
+
+	r.Lanes = assignLanes(r.Tasks)
+	r.topLists(opts.Top)
+	if g != nil {
+		r.criticalFromGraph(g)
+	} else {
+		r.criticalFromTiming()
+	}
+	r.cpuProfile()
+	r.Sstate.Reused, r.Sstate.Real = sstateCounts(r.Tasks)
+	if n := r.Sstate.Reused + r.Sstate.Real; n > 0 {
+		r.Sstate.Ratio = round2(float64(r.Sstate.Reused) / float64(n))
+	}
+	return r
+}
+
+func (t *Totals) add(rec *TaskRecord) {
+	t.Tasks++
+	if rec.Setscene {
+		t.Setscene++
+	} else {
+		t.Real++
+	}
+	switch rec.Status {
+	case "failed":
+		t.Failed++
+	case "unfinished":
+		t.Unfinished++
+	}
+	t.TaskTime += rec.Duration
+	t.CPU += rec.CPU
+}
+
+func (t *Totals) round() { t.TaskTime, t.CPU = round2(t.TaskTime), round2(t.CPU) }
+
+// assignLanes puts each task on the lowest-numbered lane free at its start
+// (interval partitioning), so the lane count is the peak parallelism, i.e.
+// the number of bitbake worker slots in use.
+func assignLanes(tasks []TaskRecord) int {
+	var laneEnd []float64
+	for i := range tasks {
+		t := &tasks[i]
+		lane := -1
+		for l, end := range laneEnd {
+			if end <= t.Start+1e-6 {
+				lane = l
+				break
+			}
+		}
+		if lane < 0 {
+			lane = len(laneEnd)
+			laneEnd = append(laneEnd, 0)
+		}
+		t.Lane = lane
+		laneEnd[lane] = t.Start + t.Duration
+	}
+	return len(laneEnd)
+}
+
+func (r *Report) topLists(top int) {
+	refs := make([]TaskRef, 0, len(r.Tasks))
+	recipes := map[string]*RecipeTotal{}
+	types := map[string]*TaskTypeTotal{}
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		refs = append(refs, t.ref())
+		rt := recipes[t.PN]
+		if rt == nil {
+			rt = &RecipeTotal{PN: t.PN, PF: t.PF}
+			recipes[t.PN] = rt
+		}
+		rt.Tasks++
+		rt.Time += t.Duration
+		rt.CPU += t.CPU
+		base := strings.TrimSuffix(t.Task, buildstats.SetsceneSuffix)
+		tt := types[base]
+		if tt == nil {
+			tt = &TaskTypeTotal{Task: base}
+			types[base] = tt
+		}
+		if t.Setscene {
+			rt.Setscene++
+			tt.Setscene++
+			tt.SetsceneTime += t.Duration
+		} else {
+			tt.Real++
+			tt.RealTime += t.Duration
+		}
+		tt.CPU += t.CPU
+	}
+	sortRefsByDuration(refs)
+	r.TopTasks = refs[:min(top, len(refs))]
+	for _, rt := range recipes {
+		rt.Time, rt.CPU = round2(rt.Time), round2(rt.CPU)
+		r.TopRecipes = append(r.TopRecipes, *rt)
+	}
+	slices.SortFunc(r.TopRecipes, func(a, b RecipeTotal) int {
+		if c := cmp.Compare(b.Time, a.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.PN, b.PN)
+	})
+	r.TopRecipes = r.TopRecipes[:min(top, len(r.TopRecipes))]
+	for _, tt := range types {
+		tt.RealTime, tt.SetsceneTime, tt.CPU = round2(tt.RealTime), round2(tt.SetsceneTime), round2(tt.CPU)
+		r.TaskTypes = append(r.TaskTypes, *tt)
+	}
+	slices.SortFunc(r.TaskTypes, func(a, b TaskTypeTotal) int {
+		if c := cmp.Compare(b.RealTime+b.SetsceneTime, a.RealTime+a.SetsceneTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Task, b.Task)
+	})
+}
+
+// sstateCounts counts setscene runs against real runs of the task types that
+// have a setscene variant somewhere in the build.
+func sstateCounts(tasks []TaskRecord) (reused, real int) {
+	hasScene := map[string]bool{}
+	for i := range tasks {
+		if tasks[i].Setscene {
+			hasScene[strings.TrimSuffix(tasks[i].Task, buildstats.SetsceneSuffix)] = true
+		}
+	}
+	for i := range tasks {
+		switch t := &tasks[i]; {
+		case t.Setscene:
+			reused++
+		case hasScene[t.Task] || knownSetsceneTasks[t.Task]:
+			real++
+		}
+	}
+	return reused, real
+}
+
+// knownSetsceneTasks are oe-core's sstate-backed tasks, so a build that
+// restored nothing still shows how much it could have reused.
+var knownSetsceneTasks = map[string]bool{
+	"do_populate_sysroot": true, "do_package": true, "do_packagedata": true, "do_package_qa": true,
+	"do_package_write_rpm": true, "do_package_write_ipk": true, "do_package_write_deb": true,
+	"do_populate_lic": true, "do_deploy": true, "do_deploy_source_date_epoch": true,
+	"do_create_spdx": true, "do_create_recipe_spdx": true, "do_image_complete": true, "do_shared_workdir": true,
+}
+
+// criticalFromGraph weighs each graph node with the time its real run or its
+// setscene took in this build (0 when it did not run) and takes the longest
+// dependency chain.
+func (r *Report) criticalFromGraph(g *taskgraph.Graph) {
+	type key struct{ pn, task string }
+	weight := map[key]float64{}
+	recs := map[key][]int{}
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		k := key{t.PN, strings.TrimSuffix(t.Task, buildstats.SetsceneSuffix)}
+		weight[k] += t.Duration
+		recs[k] = append(recs[k], i)
+	}
+	path, total, cycles := g.LongestPath(func(n int) float64 {
+		return weight[key{g.Nodes[n].PN, g.Nodes[n].Task}]
+	})
+	if cycles > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("task graph: %d dependency cycles ignored", cycles))
+	}
+	r.Critical = CriticalPath{Source: "task-depends.dot", Total: round2(total)}
+	for _, n := range path {
+		k := key{g.Nodes[n].PN, g.Nodes[n].Task}
+		for _, i := range recs[k] {
+			r.Tasks[i].Critical = true
+			r.Critical.Tasks = append(r.Critical.Tasks, r.Tasks[i].ref())
+		}
+	}
+	if len(r.Critical.Tasks) == 0 && len(r.Tasks) > 0 {
+		// The graph describes another build (no task matched): fall back.
+		r.Warnings = append(r.Warnings, "task graph matches no task of these buildstats: critical path inferred from timing")
+		r.criticalFromTiming()
+	}
+}
+
+// criticalFromTiming infers a chain without the graph: from the task that
+// ended last, step back to the task that ended last before it started,
+// preferring the same recipe within a second (intra-recipe order is a real
+// dependency). It is what a reader does by eye on the timeline.
+func (r *Report) criticalFromTiming() {
+	r.Critical = CriticalPath{Source: "timing"}
+	n := len(r.Tasks)
+	if n == 0 {
+		return
+	}
+	end := func(i int) float64 { return r.Tasks[i].Start + r.Tasks[i].Duration }
+	byEnd := make([]int, n)
+	for i := range byEnd {
+		byEnd[i] = i
+	}
+	sort.SliceStable(byEnd, func(a, b int) bool { return end(byEnd[a]) < end(byEnd[b]) })
+	cur := byEnd[n-1]
+	chain := []int{cur}
+	const slack = 0.05 // timestamps are rounded to 10 ms
+	for {
+		start := r.Tasks[cur].Start
+		// Last task (in end order) that ended by this start.
+		k := sort.Search(n, func(i int) bool { return end(byEnd[i]) > start+slack }) - 1
+		best := -1
+		for j := k; j >= 0; j-- {
+			c := byEnd[j]
+			if c == cur || r.Tasks[c].Start >= start {
+				continue
+			}
+			if best < 0 {
+				best = c
+			}
+			if end(best)-end(c) > 1 {
+				break
+			}
+			if r.Tasks[c].PN == r.Tasks[cur].PN {
+				best = c
+				break
+			}
+		}
+		if best < 0 {
+			break
+		}
+		cur = best
+		chain = append(chain, cur)
+	}
+	slices.Reverse(chain)
+	var total float64
+	for _, i := range chain {
+		r.Tasks[i].Critical = true
+		r.Critical.Tasks = append(r.Critical.Tasks, r.Tasks[i].ref())
+		total += r.Tasks[i].Duration
+	}
+	r.Critical.Total = round2(total)
+}
+
+func (r *Report) cpuProfile() {
+	if r.Wall <= 0 {
+		return
+	}
+	nb := cpuBuckets
+	bucket := r.Wall / float64(nb)
+	cores := make([]float64, nb)
+	running := make([]float64, nb)
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		if t.Duration <= 0 {
+			if t.CPU > 0 {
+				b := min(int(t.Start/bucket), nb-1)
+				cores[max(b, 0)] += t.CPU
+			}
+			continue
+		}
+		rate := t.CPU / t.Duration
+		s, e := t.Start, t.Start+t.Duration
+		for b := max(int(s/bucket), 0); b < nb; b++ {
+			lo, hi := float64(b)*bucket, float64(b+1)*bucket
+			if lo >= e {
+				break
+			}
+			overlap := math.Min(hi, e) - math.Max(lo, s)
+			if overlap <= 0 {
+				continue
+			}
+			cores[b] += overlap * rate
+			running[b] += overlap
+		}
+	}
+	for b := range nb {
+		cores[b] = round2(cores[b] / bucket)
+		running[b] = round2(running[b] / bucket)
+	}
+	r.CPU = CPUProfile{Bucket: round2(bucket), Cores: cores, Running: running}
+}
