@@ -30,7 +30,7 @@ func ivbAfterFailure() []byte {
 		RegESTS:      0,
 		RegErrorCode: 0xc0021041,
 		RegVerFSBIF:  0xffffffffffffffff,
-		RegVerQPIIF:  0x9d003000, // bit 31 set
+		RegVerQPIIF:  0x9d003000,         // bit 31 set
 		RegDIDVID:    0x00000001b0018086, // rev 1, device 0xb001, vendor 0x8086
 		RegSINITBase: 0xdff00000,
 		RegSINITSize: 0x20000,
