@@ -1,0 +1,137 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// EnvOverride is one environment variable that overrides a config key.
+type EnvOverride struct {
+	Name string // XTBUILD_...
+	Key  string // the TOML key it overrides
+	set  func(c *Config, v string) error
+}
+
+// EnvOverrides lists every override, in the order applied (README table).
+var EnvOverrides = []EnvOverride{
+	{"XTBUILD_ID", "build.id", func(c *Config, v string) error { c.Build.ID = v; return nil }},
+	{"XTBUILD_BRANCH", "build.branch", func(c *Config, v string) error { c.Build.Branch = v; return nil }},
+	{"XTBUILD_NAME", "build.name", func(c *Config, v string) error { c.Build.Name = v; return nil }},
+	{"XTBUILD_STEPS", "build.steps", func(c *Config, v string) error { c.Build.Steps = splitList(v); return nil }},
+	{"XTBUILD_THREADS", "build.threads", func(c *Config, v string) error { return setInt(&c.Build.Threads, v) }},
+	{"XTBUILD_BUILD_DIR", "paths.build_dir", func(c *Config, v string) error { c.Paths.BuildDir = v; return nil }},
+	{"XTBUILD_OUTPUT_DIR", "paths.output_dir", func(c *Config, v string) error { c.Paths.OutputDir = v; return nil }},
+	{"XTBUILD_DOWNLOADS", "paths.downloads", func(c *Config, v string) error { c.Paths.Downloads = v; return nil }},
+	{"XTBUILD_SSTATE_DIR", "paths.sstate", func(c *Config, v string) error { c.Paths.Sstate = v; return nil }},
+	{"XTBUILD_UPLOAD_DESTINATION", "upload.destination", func(c *Config, v string) error { c.Upload.Destination = v; return nil }},
+	{"XTBUILD_OFFLINE", "mirrors.offline", func(c *Config, v string) error { return setBool(&c.Mirrors.Offline, v) }},
+}
+
+func applyEnv(c *Config, getenv Getenv) Errors {
+	var errs Errors
+	for _, o := range EnvOverrides {
+		v := getenv(o.Name)
+		if v == "" {
+			continue
+		}
+		if err := o.set(c, v); err != nil {
+			errs = append(errs, &FieldError{File: "environment", Key: o.Name, Msg: err.Error()})
+		}
+	}
+	return errs
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func setInt(dst *int, v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("not an integer: %q", v)
+	}
+	*dst = n
+	return nil
+}
+
+func setBool(dst *bool, v string) error {
+	b, err := ParseBool(v)
+	if err != nil {
+		return err
+	}
+	*dst = b
+	return nil
+}
+
+// ParseBool accepts the spellings people use in environment variables.
+func ParseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false", "no", "off":
+		return false, nil
+	case "1", "true", "yes", "on":
+		return true, nil
+	}
+	return false, fmt.Errorf("not a boolean: %q (use 1 or 0)", v)
+}
+
+// Options are the switches Mage targets cannot take as flags; they are read
+// from XTBUILD_* environment variables here and nowhere else.
+type Options struct {
+	Locked   bool   // XTBUILD_LOCKED: layers must match xtbuild.lock exactly
+	Force    bool   // XTBUILD_FORCE: discard local layer changes, rebuild done steps, overwrite outputs
+	Release  bool   // XTBUILD_RELEASE: sign with the production key
+	Dev      bool   // XTBUILD_DEV: verify also accepts the dev CA
+	CopyOnly bool   // XTBUILD_COPY_ONLY: re-run only the artifact copy half of steps
+	Yes      bool   // XTBUILD_YES: do not ask for confirmation
+	JSON     bool   // XTBUILD_JSON: machine-readable output where supported
+	Jobs     int    // XTBUILD_JOBS: parallel layer clones/fetches (0: default)
+	Against  string // XTBUILD_AGAINST: report regressions against this build dir
+}
+
+// OptionVars documents each option variable (README and target help).
+var OptionVars = []struct{ Name, Doc string }{
+	{"XTBUILD_LOCKED", "1: layers must match xtbuild.lock; a mismatch is an error instead of a re-lock"},
+	{"XTBUILD_FORCE", "1: discard local layer changes, rebuild completed steps, overwrite outputs"},
+	{"XTBUILD_RELEASE", "1: sign re-signs with the production (release) key"},
+	{"XTBUILD_DEV", "1: verify also accepts the development CA"},
+	{"XTBUILD_COPY_ONLY", "1: step targets only copy deploy outputs (OpenXT's *cp steps)"},
+	{"XTBUILD_YES", "1: answer yes to confirmations"},
+	{"XTBUILD_JSON", "1: JSON output (plan, report, verify)"},
+	{"XTBUILD_JOBS", "N: parallel layer clones and fetches (default 8)"},
+	{"XTBUILD_AGAINST", "DIR: build dir to compare the report against"},
+}
+
+// LoadOptions reads the option variables. A malformed value is a usage error.
+func LoadOptions(getenv Getenv) (Options, error) {
+	var o Options
+	var errs Errors
+	flag := func(name string, dst *bool) {
+		if err := setBool(dst, getenv(name)); err != nil {
+			errs = append(errs, &FieldError{File: "environment", Key: name, Msg: err.Error()})
+		}
+	}
+	flag("XTBUILD_LOCKED", &o.Locked)
+	flag("XTBUILD_FORCE", &o.Force)
+	flag("XTBUILD_RELEASE", &o.Release)
+	flag("XTBUILD_DEV", &o.Dev)
+	flag("XTBUILD_COPY_ONLY", &o.CopyOnly)
+	flag("XTBUILD_YES", &o.Yes)
+	flag("XTBUILD_JSON", &o.JSON)
+	if v := getenv("XTBUILD_JOBS"); v != "" {
+		if err := setInt(&o.Jobs, v); err != nil || o.Jobs < 1 {
+			errs = append(errs, &FieldError{File: "environment", Key: "XTBUILD_JOBS", Msg: fmt.Sprintf("want a positive integer, got %q", v)})
+		}
+	}
+	o.Against = getenv("XTBUILD_AGAINST")
+	if len(errs) > 0 {
+		return o, errs
+	}
+	return o, nil
+}

@@ -1,0 +1,171 @@
+package config
+
+// Config is the whole typed configuration. The `doc` tags are the source of
+// docs/config.md (see Reference); keep them one or two sentences.
+type Config struct {
+	Build     Build            `toml:"build" doc:"What is built and how it is named (OpenXT's BRANCH, ID, NAME_SITE, BUILD_TYPE, STEPS)."`
+	Version   Version          `toml:"version" doc:"Product version numbers (OpenXT's version file)."`
+	Paths     Paths            `toml:"paths" doc:"Where things live. Relative paths are relative to the config file's directory and may not escape it."`
+	Mirrors   Mirrors          `toml:"mirrors" doc:"Source, git and sstate mirrors, hash equivalence and PR servers, offline builds."`
+	Signing   Signing          `toml:"signing" doc:"Repository signing certificates and keys (OpenXT's REPO_*_CACERT, REPO_DEV_SIGNING_*)."`
+	Upload    Upload           `toml:"upload" doc:"Where finished builds and the shared download cache go."`
+	LocalConf LocalConf        `toml:"local_conf" doc:"Extra settings for the generated conf/local.conf."`
+	Host      Host             `toml:"host" doc:"Host requirements checked by doctor."`
+	Layers    []Layer          `toml:"layer" doc:"Layer repositories, in BBLAYERS order. A [[layer]] list in your file replaces the profile's list."`
+	Steps     map[string]Step  `toml:"steps" doc:"Step definitions, keyed by step name. Keys you set are merged into the profile's step of that name; a new name adds a step."`
+	Boards    map[string]Board `toml:"boards" doc:"Target board profiles: a MACHINE, an image and the layers and tools it needs."`
+	ACMs      []ACM            `toml:"acm" doc:"License-walled files (Intel SINIT ACMs) that must be dropped into the mirror by hand."`
+
+	// Source says where this configuration came from; not part of the TOML.
+	Source Source `toml:"-"`
+}
+
+// Source records the origin of a loaded configuration.
+type Source struct {
+	File string // config file path as given, "" for the built-in profile only
+	Dir  string // absolute directory relative paths are resolved against
+	Hash string // sha256 of the resolved configuration (hex)
+}
+
+// Build holds the build identity and the step list.
+type Build struct {
+	NameSite       string   `toml:"name_site" doc:"First part of the build NAME (NAME_SITE)."`
+	BuildType      string   `toml:"build_type" doc:"Second part of the build NAME, e.g. dev (BUILD_TYPE). Does not change local.conf."`
+	ID             string   `toml:"id" doc:"Build ID, digits only (ID, -i). Empty gives NAME <site>-<type>--<branch> as OpenXT did."`
+	Branch         string   `toml:"branch" doc:"OpenXT branch: default branch of layers marked openxt, OPENXT_BRANCH in local.conf and last part of NAME (BRANCH)."`
+	Name           string   `toml:"name" doc:"Explicit build NAME, overriding <name_site>-<build_type>-<id>-<branch> (-N)."`
+	OEBranch       string   `toml:"oe_branch" doc:"Default branch for upstream OE layers marked oe (OE_BRANCH)."`
+	BitbakeBranch  string   `toml:"bitbake_branch" doc:"Default branch of the bitbake repository (BB_BRANCH)."`
+	Release        string   `toml:"release" doc:"Yocto release series (e.g. scarthgap): LAYERSERIES_COMPAT of generated layers and the override syntax used."`
+	Distro         string   `toml:"distro" doc:"DISTRO written to local.conf."`
+	Steps          []string `toml:"steps" doc:"Steps run by build, in order (STEPS, -s)."`
+	Threads        int      `toml:"threads" doc:"BB_NUMBER_THREADS; 0 leaves BitBake's default (number of CPUs) (OE_BB_THREADS)."`
+	ParallelMake   int      `toml:"parallel_make" doc:"make -j value for PARALLEL_MAKE; 0 leaves BitBake's default."`
+	RmWork         bool     `toml:"rm_work" doc:"Inherit rm_work to delete work dirs after each recipe (the opposite of INHIBIT_RMWORK)."`
+	SourcePackages bool     `toml:"source_packages" doc:"Collect source packages and source info (-S)."`
+	FreezeURIs     bool     `toml:"freeze_uris" doc:"Inherit OpenXT's freezer class and run -c freezeall before each image (FREEZE_URIS)."`
+	CollectLogs    bool     `toml:"collect_logs" doc:"Keep task logs and sigdata with the build output (the opposite of NEVER_GET_LOG)."`
+	PackageFeedURL string   `toml:"package_feed_url" doc:"Base URL of the on-device opkg feed; XENCLIENT_PACKAGE_FEED_URI becomes <url>/<branch>/<name>/packages/ipk (NETBOOT_HTTP_URL)."`
+	ServerTimeout  int      `toml:"server_timeout" doc:"Seconds the memory-resident bitbake server stays up between steps (BB_SERVER_TIMEOUT); 0 runs one bitbake process per step."`
+}
+
+// Version mirrors OpenXT's version file.
+type Version struct {
+	Release             string   `toml:"release" doc:"Release identifier (RELEASE), e.g. 9.0.0."`
+	Version             string   `toml:"version" doc:"Marketing version (VERSION); the ISO label is OpenXT-<version>."`
+	ToolsMajor          int      `toml:"tools_major" doc:"Guest tools major version (XC_TOOLS_MAJOR)."`
+	ToolsMinor          int      `toml:"tools_minor" doc:"Guest tools minor version (XC_TOOLS_MINOR)."`
+	ToolsMicro          int      `toml:"tools_micro" doc:"Guest tools micro version (XC_TOOLS_MICRO)."`
+	ToolsBuild          int      `toml:"tools_build" doc:"Guest tools build number; -1 derives it as ID mod 65536 (XC_TOOLS_BUILD)."`
+	UpgradeableReleases []string `toml:"upgradeable_releases" doc:"Releases this one may upgrade (UPGRADEABLE_RELEASES), the upgrade-from: line."`
+}
+
+// Paths are resolved against the config file's directory.
+type Paths struct {
+	BuildDir  string `toml:"build_dir" doc:"BitBake TOPDIR: conf/, layers and tmp live here."`
+	LayersDir string `toml:"layers_dir" doc:"Where layer repositories are cloned, relative to build_dir."`
+	OutputDir string `toml:"output_dir" doc:"Where finished builds are assembled (build-output/<NAME>)."`
+	Downloads string `toml:"downloads" doc:"DL_DIR, the download cache (OE_BUILD_CACHE_DL). Often an absolute path on shared storage."`
+	Sstate    string `toml:"sstate" doc:"SSTATE_DIR; {branch} is replaced by the build branch as OpenXT did."`
+	Ccache    string `toml:"ccache" doc:"CCACHE_DIR exported to BitBake."`
+	Mirror    string `toml:"mirror" doc:"Local source mirror directory (mirror:populate, mirror:serve, ACM drop-ins)."`
+	LockFile  string `toml:"lock_file" doc:"Layer lock file recording exact commits."`
+	CertsDir  string `toml:"certs_dir" doc:"Directory where keys creates certificates and keys."`
+}
+
+// Mirrors configures where sources and sstate come from.
+type Mirrors struct {
+	Tarball           string   `toml:"tarball" doc:"Tarball mirror tried before upstream for every ftp/http/https/git source: PREMIRRORS (OE_TARBALL_MIRROR)."`
+	OpenXT            string   `toml:"openxt" doc:"OPENXT_MIRROR: where non-fetchable sources (ACM zips, old tarballs) live."`
+	OpenXTGit         string   `toml:"openxt_git" doc:"OPENXT_GIT_MIRROR, host/path without scheme; also {openxt_git} in layer URLs."`
+	OpenXTGitProtocol string   `toml:"openxt_git_protocol" doc:"OPENXT_GIT_PROTOCOL (git, https, file); also {openxt_git_protocol} in layer URLs."`
+	OEGit             string   `toml:"oe_git" doc:"Mirror for upstream OE git repositories; {oe_git} in layer URLs (OE_GIT_MIRROR)."`
+	Sources           []string `toml:"sources" doc:"Extra source mirrors written to MIRRORS (tried after upstream)."`
+	OwnMirror         string   `toml:"own_mirror" doc:"SOURCE_MIRROR_URL with INHERIT += own-mirrors: a mirror tried first for every source."`
+	Offline           bool     `toml:"offline" doc:"BB_NO_NETWORK: fetch only from DL_DIR and the premirrors (air-gapped hosts)."`
+	GenerateTarballs  bool     `toml:"generate_tarballs" doc:"BB_GENERATE_MIRROR_TARBALLS, so git sources can be mirrored as tarballs."`
+	Sstate            []string `toml:"sstate" doc:"SSTATE_MIRRORS URLs (file:// or http(s)://), tried in order; PATH is appended."`
+	HashServe         string   `toml:"hashserve" doc:"BB_HASHSERVE: hash equivalence server (host:port, unix://path or auto)."`
+	HashServeUpstream string   `toml:"hashserve_upstream" doc:"BB_HASHSERVE_UPSTREAM for a local auto server."`
+	PRServ            string   `toml:"prserv" doc:"PRSERV_HOST: PR server (host:port or localhost:0)."`
+}
+
+// Signing points at the four OpenXT inputs plus the release signer.
+type Signing struct {
+	ProdCACert         string `toml:"prod_ca_cert" doc:"Production CA certificate baked into images (REPO_PROD_CACERT)."`
+	DevCACert          string `toml:"dev_ca_cert" doc:"Development CA certificate baked into images (REPO_DEV_CACERT)."`
+	DevSigningCert     string `toml:"dev_signing_cert" doc:"Development signing certificate, a child of the dev CA (REPO_DEV_SIGNING_CERT)."`
+	DevSigningKey      string `toml:"dev_signing_key" doc:"Private key of the dev signing certificate (REPO_DEV_SIGNING_KEY)."`
+	ReleaseSigningCert string `toml:"release_signing_cert" doc:"Production signing certificate used by sign with XTBUILD_RELEASE=1."`
+	ReleaseSigningKey  string `toml:"release_signing_key" doc:"Private key of the production signing certificate."`
+	PassphraseEnv      string `toml:"passphrase_env" doc:"Environment variable holding the passphrase of encrypted keys (OpenXT read PASSPHRASE)."`
+	KeyType            string `toml:"key_type" doc:"Key type created by keys: rsa2048, rsa4096 or ecdsa-p256."`
+	ValidDays          int    `toml:"valid_days" doc:"Validity of certificates created by keys, in days."`
+}
+
+// Upload says where builds are published.
+type Upload struct {
+	Destination string `toml:"destination" doc:"Where upload publishes builds: file:///path or sftp://user@host[:port]/path (BUILD_RSYNC_DESTINATION)."`
+	SyncCache   string `toml:"sync_cache" doc:"Shared download cache to pre-seed DL_DIR from (SYNC_CACHE_OE)."`
+	KnownHosts  string `toml:"known_hosts" doc:"known_hosts file used to check SFTP host keys; empty uses ~/.ssh/known_hosts."`
+	Identity    string `toml:"identity" doc:"SSH private key for SFTP uploads; empty uses ~/.ssh/id_ed25519 or id_rsa."`
+	DirMode     string `toml:"dir_mode" doc:"Octal mode of uploaded directories, independent of umask."`
+	FileMode    string `toml:"file_mode" doc:"Octal mode of uploaded files, independent of umask."`
+}
+
+// LocalConf holds extra local.conf content.
+type LocalConf struct {
+	Extra []string `toml:"extra" doc:"Lines appended verbatim to local.conf, each checked as BitBake syntax."`
+}
+
+// Host lists doctor's host requirements.
+type Host struct {
+	MinFreeGiB int      `toml:"min_free_gib" doc:"Free disk space required in the build dir, in GiB (an OpenXT build took about 150)."`
+	Tools      []string `toml:"tools" doc:"Commands that must be on PATH."`
+}
+
+// Layer is one git repository holding one or more BitBake layers.
+type Layer struct {
+	Name      string   `toml:"name" doc:"Short name; also the checkout directory under layers_dir unless path is set."`
+	URL       string   `toml:"url" doc:"Clone URL: https://, git://, ssh, file:// or a local path; {openxt_git}, {openxt_git_protocol} and {oe_git} are expanded."`
+	Branch    string   `toml:"branch" doc:"Branch to follow. Empty uses the default for its kind (build.branch, oe_branch, bitbake_branch)."`
+	Tag       string   `toml:"tag" doc:"Tag to check out instead of a branch."`
+	Commit    string   `toml:"commit" doc:"Pinned commit (full SHA-1); wins over branch and tag, which then only say where it is fetched from."`
+	Kind      string   `toml:"kind" doc:"openxt, oe, bitbake or other: selects the default branch."`
+	Path      string   `toml:"path" doc:"Checkout directory relative to layers_dir (default: name)."`
+	Sublayers []string `toml:"sublayers" doc:"Layer directories inside the repository added to BBLAYERS (\".\" for the root). Empty adds none (bitbake itself)."`
+}
+
+// Step is one build step.
+type Step struct {
+	Kind      string     `toml:"kind" doc:"bitbake (default), setupoe, license, ship, sign, upload or copy."`
+	Machine   string     `toml:"machine" doc:"MACHINE for the bitbake invocation."`
+	Images    []string   `toml:"images" doc:"BitBake targets (image recipes) built by the step."`
+	Task      string     `toml:"task" doc:"Task to run instead of the default (bitbake -c TASK)."`
+	Depends   []string   `toml:"depends" doc:"Steps that must complete first (the ordering BitBake cannot express across MACHINEs)."`
+	Artifacts []Artifact `toml:"artifacts" doc:"Deploy outputs copied into build-output/<NAME>/raw/."`
+	Doc       string     `toml:"doc" doc:"One-line description shown by plan and mage -l."`
+}
+
+// Artifact maps deploy files into the output tree.
+type Artifact struct {
+	From     string `toml:"from" doc:"Glob relative to the deploy dir, e.g. images/{machine}/xenclient-dom0-image-{machine}.ext3.gz."`
+	To       string `toml:"to" doc:"Path under raw/; a trailing / keeps the file name."`
+	Optional bool   `toml:"optional" doc:"Do not fail when nothing matches."`
+}
+
+// Board is a target board profile.
+type Board struct {
+	Machine string   `toml:"machine" doc:"MACHINE of the board."`
+	Image   string   `toml:"image" doc:"Image recipe built for the board."`
+	Layers  []string `toml:"layers" doc:"Names of [[layer]] entries the board needs in BBLAYERS beyond the common ones."`
+	Tools   []string `toml:"tools" doc:"xtbuild tools carried by the image: ds1077l, tpm, txt, serial."`
+	Doc     string   `toml:"doc" doc:"One-line description."`
+}
+
+// ACM is a license-walled file that a person must download by hand.
+type ACM struct {
+	Name   string `toml:"name" doc:"File name as the recipe fetches it from the mirror."`
+	SHA256 string `toml:"sha256" doc:"Expected sha256 of the file."`
+	Source string `toml:"source" doc:"Where a person gets it (URL of the license page)."`
+}

@@ -1,0 +1,126 @@
+// Package atomicfile writes files so that readers see either the old content
+// or the new content, never a partial file: data goes to a temporary file in
+// the same directory, is synced, renamed over the target, and the directory
+// is synced so the rename survives a crash.
+package atomicfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// File is a pending atomic write. Write to it, then Commit (or Abort).
+type File struct {
+	*os.File
+	path string
+	perm fs.FileMode
+	done bool
+}
+
+// Create starts an atomic write of path with the given permissions. The
+// permissions are applied explicitly, independent of the process umask.
+func Create(path string, perm fs.FileMode) (*File, error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("create temp file for %s: %w", path, err)
+	}
+	return &File{File: tmp, path: path, perm: perm}, nil
+}
+
+// Commit syncs the data and renames the temporary file into place.
+func (f *File) Commit() error {
+	if f.done {
+		return errors.New("atomicfile: commit after commit/abort")
+	}
+	f.done = true
+	tmp := f.File.Name()
+	fail := func(err error) error {
+		f.File.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.File.Chmod(f.perm); err != nil {
+		return fail(fmt.Errorf("chmod %s: %w", tmp, err))
+	}
+	if err := f.File.Sync(); err != nil {
+		return fail(fmt.Errorf("sync %s: %w", tmp, err))
+	}
+	if err := f.File.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rename into %s: %w", f.path, err)
+	}
+	return syncDir(filepath.Dir(f.path))
+}
+
+// Abort discards the pending write. It is safe to call after Commit.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.File.Close()
+	os.Remove(f.File.Name())
+}
+
+// WriteFile atomically replaces path with data.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// WriteFrom atomically replaces path with everything read from r.
+func WriteFrom(path string, r io.Reader, perm fs.FileMode) (int64, error) {
+	f, err := Create(path, perm)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(f, r)
+	if err != nil {
+		f.Abort()
+		return n, fmt.Errorf("write %s: %w", path, err)
+	}
+	return n, f.Commit()
+}
+
+// WriteIfChanged writes data only when the file's content or mode differs, so
+// re-running a generator leaves mtimes alone. It reports whether it wrote.
+func WriteIfChanged(path string, data []byte, perm fs.FileMode) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm() == perm.Perm() {
+			return false, nil
+		}
+	}
+	if err := WriteFile(path, data, perm); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}

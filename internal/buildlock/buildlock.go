@@ -1,0 +1,62 @@
+// Package buildlock keeps two xtbuild processes from working in one build
+// directory at once (two bitbakes sharing TMPDIR corrupt each other).
+package buildlock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrLocked is returned when another process holds the lock.
+var ErrLocked = errors.New("build directory is locked by another xtbuild")
+
+// Lock is a held lock; Unlock releases it.
+type Lock struct {
+	f *os.File
+}
+
+// Acquire takes an exclusive, non-blocking flock on DIR/.xtbuild.lock. The
+// kernel drops the lock when the process dies, so a crash never leaves a
+// stale lock behind; the pid written inside is only for the error message.
+func Acquire(dir string) (*Lock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create build dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, ".xtbuild.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			pid := strings.TrimSpace(string(holder))
+			if pid == "" {
+				pid = "unknown"
+			}
+			return nil, fmt.Errorf("%w: %s (held by pid %s); wait for it to finish or stop it", ErrLocked, dir, pid)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &Lock{f: f}, nil
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	err := l.f.Close()
+	l.f = nil
+	return err
+}

@@ -1,0 +1,122 @@
+package targets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/doctor"
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
+	"github.com/xtbuild/xtbuild/internal/exitcode"
+	"github.com/xtbuild/xtbuild/layers"
+	"github.com/xtbuild/xtbuild/plan"
+	"github.com/xtbuild/xtbuild/steps"
+)
+
+// Plan prints the resolved build without running anything.
+func Plan(ctx context.Context) error {
+	return run(func(ctx context.Context, e *steps.Env) error {
+		lock, err := layers.ReadLock(e.Config.LockFile())
+		if err != nil {
+			return err
+		}
+		var locked plan.Locked
+		if lock != nil && lock.Stale(e.Config.Layers) == "" {
+			locked = lock.Commit
+		}
+		p, err := plan.Resolve(e.Config, locked)
+		if err != nil {
+			return err
+		}
+		if e.Options.JSON {
+			return p.WriteJSON(Stdout)
+		}
+		return p.WriteText(Stdout)
+	})
+}
+
+// SetupOE clones or updates the layers and generates the BitBake config.
+func SetupOE(ctx context.Context) error {
+	return run(func(ctx context.Context, e *steps.Env) error {
+		return steps.SetupOE(ctx, e)
+	})
+}
+
+// Doctor checks the build host.
+func Doctor(ctx context.Context) error {
+	return run(func(ctx context.Context, e *steps.Env) error {
+		return doctor.Print(Stdout, doctor.Run(ctx, e.Config, doctor.System()))
+	})
+}
+
+// Migrate converts an OpenXT .config into xtbuild.toml.
+func Migrate(ctx context.Context, path string) error {
+	ctx, stop := interruptContext()
+	defer stop()
+	opts, err := config.LoadOptions(os.Getenv)
+	if err != nil {
+		return finish(nil, err)
+	}
+	return finish(nil, migrate(path, outputConfigPath(), opts.Force))
+}
+
+func outputConfigPath() string {
+	if p := os.Getenv("XTBUILD_CONFIG"); p != "" {
+		return p
+	}
+	return config.DefaultFile
+}
+
+func migrate(src, dst string, force bool) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return exitcode.UsageError(fmt.Errorf("migrate: %w", err))
+	}
+	if err := refuseOverwrite(dst, force); err != nil {
+		return err
+	}
+	srcDir, _ := filepath.Abs(filepath.Dir(src))
+	dstDir, _ := filepath.Abs(filepath.Dir(dst))
+	m, err := config.Migrate(data, srcDir, dstDir)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(dst, m.TOML, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(Stdout, "wrote %s from %s\n", dst, src)
+	for _, n := range m.Notes {
+		fmt.Fprintf(Stdout, "  %s:%d: %s\n", src, n.Line, n.Text)
+	}
+	return nil
+}
+
+// Init writes the built-in profile as a starting xtbuild.toml.
+func Init(ctx context.Context) error {
+	opts, err := config.LoadOptions(os.Getenv)
+	if err != nil {
+		return finish(nil, err)
+	}
+	dst := outputConfigPath()
+	if err := refuseOverwrite(dst, opts.Force); err != nil {
+		return finish(nil, err)
+	}
+	if err := atomicfile.WriteFile(dst, config.ProfileTOML(), 0o644); err != nil {
+		return finish(nil, err)
+	}
+	fmt.Fprintf(Stdout, "wrote %s (the built-in OpenXT profile); edit it, then run plan\n", dst)
+	return nil
+}
+
+func refuseOverwrite(dst string, force bool) error {
+	if _, err := os.Stat(dst); err == nil && !force {
+		return exitcode.UsageError(fmt.Errorf("%s exists; move it away or set XTBUILD_FORCE=1 to overwrite it", dst))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
