@@ -65,4 +65,3 @@ func mirrorMap(url string) []string {
 	}
 	return out
 }
-
