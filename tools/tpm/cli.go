@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/xtbuild/xtbuild/tools/tpm/device"
 )
 
@@ -234,6 +236,9 @@ func (c *cli) version(ctx context.Context, s *session) int {
 	if err != nil {
 		return c.fail(err)
 	}
+	if rep.TPM12 != nil {
+		c.noteState(c.stderr, &rep.TPM12.State12)
+	}
 	if c.opt.json {
 		return c.writeJSON(rep)
 	}
@@ -321,6 +326,7 @@ func (c *cli) nvlockCheck(ctx context.Context, s *session) int {
 		return c.fail(err)
 	}
 	rep.State, rep.NVLocked = st, st.NVLocked
+	c.noteState(c.stderr, st)
 	code := ExitOK
 	if st.NVLocked {
 		rep.Status = StatusLocked
@@ -360,12 +366,6 @@ func (c *cli) nvlockFix(ctx context.Context, s *session) int {
 	if st.NVLocked {
 		return c.fail(fmt.Errorf("nvlock fix on %s: refusing: %w (nvLocked TRUE)", s.dev.Name(), ErrNVLocked))
 	}
-	if !st.Enabled {
-		return c.fail(fmt.Errorf("nvlock fix on %s: %w", s.dev.Name(), ErrDisabled))
-	}
-	if !st.Activated {
-		return c.fail(fmt.Errorf("nvlock fix on %s: %w", s.dev.Name(), ErrDeactivated))
-	}
 	// Human-facing text goes to stderr in --json mode so stdout stays JSON.
 	talk := c.stdout
 	if c.opt.json {
@@ -376,11 +376,16 @@ func (c *cli) nvlockFix(ctx context.Context, s *session) int {
 		"the permanent flag nvLocked. It is meant to be permanent: no TPM 1.2 command clears it.\n"+
 		"Afterwards defining or writing NV needs owner authorisation or physical presence;\n"+
 		"existing indices are not changed.\n")
+	c.noteState(talk, st)
 	if !c.opt.yes {
 		fmt.Fprint(talk, "Lock TPM NV now? Type \"yes\" to continue: ")
 		ok, err := c.confirm(ctx)
 		if err != nil {
 			return c.fail(fmt.Errorf("nvlock fix: read answer: %w", err))
+		}
+		if !c.stdinIsTerminal() {
+			// A terminal echoes the user's newline; piped answers do not.
+			fmt.Fprintln(talk)
 		}
 		if !ok {
 			return c.fail(fmt.Errorf("nvlock fix: %w: nothing was sent to the TPM", ErrDeclined))
@@ -401,6 +406,29 @@ func (c *cli) nvlockFix(ctx context.Context, s *session) int {
 	}
 	fmt.Fprintln(c.stdout, rep.Message)
 	return ExitOK
+}
+
+// noteState warns about a disabled or deactivated TPM 1.2, which the
+// kernel reports as "TPM is disabled/deactivated (0x7)": reading and NV
+// locking still work, but TXT and most commands do not.
+func (c *cli) noteState(w io.Writer, st *State12) {
+	var err error
+	switch {
+	case !st.Enabled:
+		err = ErrDisabled
+	case !st.Activated:
+		err = ErrDeactivated
+	default:
+		return
+	}
+	fmt.Fprintf(w, "Note: %v: commands such as TPM_PCRRead fail with %s and TXT cannot use it.\n  %s\n",
+		err, map[bool]string{true: "TPM_DISABLED (0x7)", false: "TPM_DEACTIVATED (0x6)"}[err == ErrDisabled],
+		Advice(err, c.opt.device))
+}
+
+func (c *cli) stdinIsTerminal() bool {
+	f, ok := c.stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // confirm reads one line and reports whether it is "yes". The read runs

@@ -3,6 +3,7 @@ package tpm
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/xtbuild/xtbuild/tools/tpm/device"
 )
@@ -221,6 +222,10 @@ func Advice(err error, dev string) string {
 			"for TPM 2.0), or on TPM 2.0 use --device /dev/tpmrm0."
 	case errors.Is(err, device.ErrNotTPM):
 		return "Check that --device names a TPM (/dev/tpm0, /dev/tpmrm0 or unix:/path/to/swtpm.sock)."
+	case errors.Is(err, device.ErrTimeout) && strings.HasPrefix(dev, "unix:"):
+		return "swtpm serves one connection at a time: is another client holding its socket?"
+	case errors.Is(err, device.ErrTimeout) && strings.HasPrefix(dev, "unix:"):
+		return "swtpm serves one connection at a time: is another client holding its socket?"
 	case errors.Is(err, device.ErrTimeout):
 		return "If dmesg shows \"genirq: Flags mismatch\" for tpm0, reload the driver without interrupts: " +
 			"`rmmod tpm_tis; modprobe tpm_tis force=1 interrupts=0`."

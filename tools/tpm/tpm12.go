@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -123,6 +124,16 @@ func (h HexBytes) String() string { return fmt.Sprintf("%x", []byte(h)) }
 
 // MarshalText implements encoding.TextMarshaler.
 func (h HexBytes) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (h *HexBytes) UnmarshalText(b []byte) error {
+	out := make([]byte, hex.DecodedLen(len(b)))
+	if _, err := hex.Decode(out, b); err != nil {
+		return fmt.Errorf("decode hex: %w", err)
+	}
+	*h = out
+	return nil
+}
 
 // Version reads the version information.
 func (t *TPM12) Version(ctx context.Context) (*Version12, error) {
@@ -437,8 +448,10 @@ type NVLockResult struct {
 
 // LockNV defines TPM_NV_INDEX_LOCK (0xFFFFFFFF, size 0), which sets the
 // permanent flag nvLocked, and reads the flag back to confirm. It refuses
-// (ErrNVLocked) when NV is locked already and does nothing on a disabled or
-// deactivated TPM. The define is one TPM command: it either happens or not.
+// (ErrNVLocked) when NV is locked already. A disabled or deactivated TPM
+// still accepts this define (libtpms does, as the spec allows NV definition
+// there), so that is left to the TPM to judge. The define is one TPM
+// command: it either happens or not.
 func (t *TPM12) LockNV(ctx context.Context) (*NVLockResult, error) {
 	st, err := t.State(ctx)
 	if err != nil {
@@ -446,12 +459,6 @@ func (t *TPM12) LockNV(ctx context.Context) (*NVLockResult, error) {
 	}
 	if st.NVLocked {
 		return &NVLockResult{WasLocked: true, NVLocked: true}, fmt.Errorf("lock NV: %w", ErrNVLocked)
-	}
-	if !st.Enabled {
-		return nil, fmt.Errorf("lock NV: %w (permanent flag disable is TRUE)", ErrDisabled)
-	}
-	if !st.Activated {
-		return nil, fmt.Errorf("lock NV: %w", ErrDeactivated)
 	}
 	lock := &NVIndex12{Index: IndexLock, ReadPCRs: NoPCRs(), WritePCRs: NoPCRs(), Size: 0}
 	// Once sent, wait for the answer even if the caller gives up, so that

@@ -8,6 +8,7 @@ package swtpmtest
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,7 +103,10 @@ func Start(t testing.TB, opt Options) *SWTPM {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if fi, err := os.Stat(s.Socket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		// The socket file appears before swtpm listens; a test connection
+		// (closed without a command, which swtpm takes in its stride) tells.
+		if c, err := net.Dial("unix", s.Socket); err == nil {
+			c.Close()
 			return s
 		}
 		select {
