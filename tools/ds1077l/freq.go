@@ -104,14 +104,26 @@ func Solve(g Grade, target *big.Rat) (Solution, error) {
 			target.FloatString(3), g.Name, ErrUnreachable, FormatHz(lo), FormatHz(hi))
 	}
 	// Candidates in order of preference; only a strictly smaller error
-	// displaces an earlier one.
+	// displaces an earlier one. For a fixed P1 the error falls and then rises
+	// as N grows, so only the two divisors around MCLK/(P1*target) can be
+	// closest; the exhaustive search in the tests confirms it.
 	var cands []Setting
 	for _, p := range []int{8, 4, 2, 1} {
 		cands = append(cands, Setting{P1: p, Divisor: 1})
 	}
 	for _, p := range []int{8, 4, 2, 1} {
-		for n := MinDivisor; n <= MaxDivisor; n++ {
-			cands = append(cands, Setting{P1: p, Divisor: n})
+		ideal := new(big.Rat).Quo(g.MCLK, new(big.Rat).Mul(target, big.NewRat(int64(p), 1)))
+		fl := new(big.Int).Quo(ideal.Num(), ideal.Denom()).Int64()
+		for _, n := range []int64{fl, fl + 1} {
+			if n >= MinDivisor && n <= MaxDivisor {
+				cands = append(cands, Setting{P1: p, Divisor: int(n)})
+			}
+		}
+		switch {
+		case fl+1 < MinDivisor:
+			cands = append(cands, Setting{P1: p, Divisor: MinDivisor})
+		case fl > MaxDivisor:
+			cands = append(cands, Setting{P1: p, Divisor: MaxDivisor})
 		}
 	}
 	var best Solution

@@ -105,8 +105,8 @@ func TestSolveMatchesIndependentSearch(t *testing.T) {
 			t.Fatal(err)
 		}
 		lo := mclk/8200 + 1
-		targets := []int64{mclk, mclk / 2, mclk / 3, mclk / 8, 33_000_000, 25_000_000, 14_318_180, 1_843_200, 32_768, 10_000, lo}
-		for i := 0; i < 40; i++ {
+		targets := []int64{mclk, mclk - 1, mclk * 3 / 4, mclk / 2, mclk / 3, mclk / 8, 33_000_000, 25_000_000, 14_318_180, 1_843_200, 32_768, 10_000, lo}
+		for i := 0; i < 400; i++ {
 			targets = append(targets, lo+rng.Int63n(mclk-lo))
 		}
 		for _, tg := range targets {

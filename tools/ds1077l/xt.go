@@ -23,15 +23,34 @@ func newFlags(name string, c *common) (*flag.FlagSet, map[byte]string) {
 func (e *env) parse(prog, usage string, fs *flag.FlagSet, shorts map[byte]string, args []string) ([]string, int, bool) {
 	ops, err := parseArgs(fs, shorts, args)
 	if errors.Is(err, errHelp) {
-		fmt.Fprint(e.stdout, usage)
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
+		fmt.Fprint(e.stdout, usage+"\noptions:\n")
+		printOptions(e.stdout, fs, shorts)
 		return nil, 0, false
 	}
 	if err != nil {
 		return nil, e.fail(prog, err), false
 	}
 	return ops, 0, true
+}
+
+// printOptions lists the flags getopt style ("-d, --bus-dev=VALUE"), since
+// that is how parseArgs reads them.
+func printOptions(w io.Writer, fs *flag.FlagSet, shorts map[byte]string) {
+	short := map[string]byte{}
+	for k, v := range shorts {
+		short[v] = k
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "--" + f.Name
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			name += "=VALUE"
+		}
+		lead := "    "
+		if c, ok := short[f.Name]; ok {
+			lead = "-" + string(c) + ", "
+		}
+		fmt.Fprintf(w, "  %s%-22s %s\n", lead, name, f.Usage)
+	})
 }
 
 func gradeFlag(fs *flag.FlagSet, g *Grade) {
