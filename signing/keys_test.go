@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-		"crypto/x509"
+	"crypto/x509"
 	"os"
 	"strconv"
 	"strings"
