@@ -18,6 +18,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/xtbuild/xtbuild/report/buildstats"
 	"github.com/xtbuild/xtbuild/report/taskgraph"
@@ -32,6 +33,10 @@ const SchemaVersion = 1
 type StepBuildstats struct {
 	Step string
 	Dir  string
+	// Ended, when known, is when the step's bitbake exited. A killed build
+	// records no end, so tasks it left unfinished are drawn up to Ended
+	// instead of stopping at the last event in the files.
+	Ended time.Time
 }
 
 // Options says what to report on and what to compare with.
@@ -271,6 +276,14 @@ func Generate(ctx context.Context, opts Options) (*Report, error) {
 		builds, err := buildstats.ReadDir(ctx, sb.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("read buildstats of step %s: %w", sb.Step, err)
+		}
+		if !sb.Ended.IsZero() {
+			end := float64(sb.Ended.UnixNano()) / 1e9
+			for _, b := range builds {
+				if !b.Completed() {
+					b.EndHint = end
+				}
+			}
 		}
 		steps = append(steps, stepBuilds{name: sb.Step, builds: builds})
 	}

@@ -103,6 +103,9 @@ type Build struct {
 	HasSummary bool
 	Tasks      []Task // sorted by start time, then PF, then name
 	Warnings   []string
+	// EndHint, when set by the caller, is when bitbake exited; it bounds a
+	// build that was killed before writing its end.
+	EndHint float64
 }
 
 // Start is the earliest known time of the build.
@@ -125,6 +128,9 @@ func (b *Build) End() float64 {
 	end := b.Start()
 	if b.Summary.HasStarted && b.Summary.HasElapsed {
 		end = b.Summary.Started + b.Summary.Elapsed
+	}
+	if !b.Completed() && b.EndHint > end {
+		end = b.EndHint
 	}
 	for i := range b.Tasks {
 		t := &b.Tasks[i]
