@@ -131,6 +131,18 @@ func parse(file string, src []byte, dir string, getenv Getenv) (*Config, error) 
 func decodeOnto(cfg *Config, file string, src []byte, kl keyLines) (errs Errors, fatal bool) {
 	baseSteps, baseBoards := cfg.Steps, cfg.Boards
 	cfg.Steps, cfg.Boards = nil, nil
+	// The decoder fills existing slice elements in place, so a [[layer]]
+	// list in the file would inherit the profile's fields: clear every
+	// top-level array the file sets first.
+	var top map[string]any
+	if _, err := toml.Decode(string(src), &top); err == nil {
+		rv := reflect.ValueOf(cfg).Elem()
+		for i := 0; i < rv.NumField(); i++ {
+			if _, set := top[tomlName(rv.Type().Field(i))]; set && rv.Field(i).Kind() == reflect.Slice {
+				rv.Field(i).SetZero()
+			}
+		}
+	}
 	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(cfg)
 	if err != nil {
 		var pe toml.ParseError
@@ -138,6 +150,10 @@ func decodeOnto(cfg *Config, file string, src []byte, kl keyLines) (errs Errors,
 			line := pe.Position.Line
 			if line == 0 {
 				line = pe.Line
+			}
+			// An unexpected end of line belongs to the line it ends.
+			if strings.Contains(pe.Message, `got '\n'`) && line > 1 {
+				line--
 			}
 			return Errors{{File: file, Line: line, Key: pe.LastKey, Msg: tidyTOMLMessage(pe.Error())}}, true
 		}

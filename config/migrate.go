@@ -126,6 +126,13 @@ func (m *migrator) mapVars() {
 	}
 	m.str("build", "branch", "BRANCH")
 	m.str("build", "oe_branch", "OE_BRANCH")
+	if a, ok := m.vars["OE_BRANCH"]; ok {
+		if _, known := LookupRelease(a.Value); known {
+			m.set("build", "release", tomlString(a.Value), "OE_BRANCH")
+		} else {
+			m.notes = append(m.notes, ShellNote{a.Line, fmt.Sprintf("OE_BRANCH=%s is not a Yocto release xtbuild generates for; build.release keeps the profile's value: set it to match your layers", a.Value)})
+		}
+	}
 	m.str("build", "bitbake_branch", "BB_BRANCH")
 	if a, ok := m.get("STEPS"); ok {
 		m.mapSteps(a)

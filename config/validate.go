@@ -281,7 +281,18 @@ func (v *validator) validateSteps(c *Config) {
 		}
 	}
 	if cycle := findCycle(c.Steps); cycle != nil {
-		v.add("steps."+cycle[0]+".depends", "dependency cycle: %s", strings.Join(cycle, " -> "))
+		// Report the cycle at a depends list the file sets, rotated to start there.
+		cycle = cycle[:len(cycle)-1]
+		at := 0
+		for i, n := range cycle {
+			if _, ok := v.kl.exact["steps."+n+".depends"]; ok {
+				at = i
+				break
+			}
+		}
+		rot := append(append([]string{}, cycle[at:]...), cycle[:at]...)
+		rot = append(rot, rot[0])
+		v.add("steps."+rot[0]+".depends", "dependency cycle: %s", strings.Join(rot, " -> "))
 	}
 	if len(c.Build.Steps) == 0 {
 		v.add("build.steps", "no steps to run")
