@@ -152,3 +152,32 @@ func TestMainStatusDumpAndSave(t *testing.T) {
 		t.Errorf("missing dump: exit %d", code)
 	}
 }
+
+// ReadDevMem's pread path, against a sparse file holding the register
+// image at the physical address, as /dev/mem presents it.
+func TestReadDevMemPread(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mem")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(ivbAfterFailure(), PublicBase); err != nil {
+		f.Close()
+		t.Skipf("filesystem without sparse files: %v", err)
+	}
+	f.Close()
+	got, err := ReadDevMem(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, ivbAfterFailure()) {
+		t.Fatal("ReadDevMem returned other bytes than the image at 0xFED30000")
+	}
+	var stdout, stderr bytes.Buffer
+	if code := Main(t.Context(), []string{"status", "--devmem", path, "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `"errorcode": "0x00000000c0021041"`) {
+		t.Errorf("stdout: %s", stdout.String())
+	}
+}
