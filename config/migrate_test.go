@@ -31,16 +31,16 @@ func TestMigrateRealisticConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := map[string][2]string{
-		"branch":        {c.Build.Branch, "stable-9"},
-		"oe branch":     {c.Build.OEBranch, "pyro"},
-		"name site":     {c.Build.NameSite, "longhaul"},
-		"downloads":     {c.Paths.Downloads, "/mnt/openembedded/downloads"},
-		"prod cert":     {c.Signing.ProdCACert, "/var/lib/buildbot/slaves/openxt_certs/prod-cacert.pem"},
-		"signing key":   {c.Signing.DevSigningKey, "/var/lib/buildbot/slaves/openxt_certs/dev-cakey.pem"},
-		"upload":        {c.Upload.Destination, "sftp://builds@www.example.org/srv/www/builds"},
-		"tarball":       {c.Mirrors.Tarball, "http://openxt.example.org/mirror/"},
-		"steps":         {strings.Join(c.Build.Steps, ","), "setupoe,initramfs,stubinitramfs,dom0,uivm,ndvm,syncvm,installer,installer2,syncui,license,ship"},
-		"feed":          {c.Build.PackageFeedURL, "http://openxt.example.org/builds"},
+		"branch":      {c.Build.Branch, "stable-9"},
+		"oe branch":   {c.Build.OEBranch, "pyro"},
+		"name site":   {c.Build.NameSite, "longhaul"},
+		"downloads":   {c.Paths.Downloads, "/mnt/openembedded/downloads"},
+		"prod cert":   {c.Signing.ProdCACert, "/var/lib/buildbot/slaves/openxt_certs/prod-cacert.pem"},
+		"signing key": {c.Signing.DevSigningKey, "/var/lib/buildbot/slaves/openxt_certs/dev-cakey.pem"},
+		"upload":      {c.Upload.Destination, "sftp://builds@www.example.org/srv/www/builds"},
+		"tarball":     {c.Mirrors.Tarball, "http://openxt.example.org/mirror/"},
+		"steps":       {strings.Join(c.Build.Steps, ","), "setupoe,initramfs,stubinitramfs,dom0,uivm,ndvm,syncvm,installer,installer2,syncui,license,ship"},
+		"feed":        {c.Build.PackageFeedURL, "http://openxt.example.org/builds"},
 	}
 	for what, v := range checks {
 		if v[0] != v[1] {
