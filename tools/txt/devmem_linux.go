@@ -16,7 +16,7 @@ import (
 func ReadDevMem(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("read TXT config space: %w", err)
 	}
 	defer f.Close()
 	buf := make([]byte, StatusSize)

@@ -19,20 +19,20 @@ func (d *Diagnosis) WriteText(w io.Writer) error {
 			fmt.Fprintf(&sb, "  command line: %s\n", b.Cmdline)
 		}
 		if p := b.Platform; p != nil {
-			sb.WriteString("  platform:")
+			var parts []string
 			if p.ProductionFused != nil {
-				fmt.Fprintf(&sb, " production fused %v;", *p.ProductionFused)
+				parts = append(parts, fmt.Sprintf("production fused %v", *p.ProductionFused))
 			}
 			if p.Chipset != "" {
-				fmt.Fprintf(&sb, " chipset %s;", p.Chipset)
+				parts = append(parts, "chipset "+p.Chipset)
 			}
 			if p.FMS != "" {
-				fmt.Fprintf(&sb, " processor fms %s (%s);", p.FMS, p.CPU)
+				parts = append(parts, fmt.Sprintf("processor fms %s (%s)", p.FMS, p.CPU))
 			}
 			if p.PlatformID != "" {
-				fmt.Fprintf(&sb, " platform id %s", p.PlatformID)
+				parts = append(parts, "platform id "+p.PlatformID)
 			}
-			sb.WriteString("\n")
+			fmt.Fprintf(&sb, "  platform: %s\n", strings.Join(parts, "; "))
 		}
 		if len(b.ACMs) > 0 {
 			sb.WriteString("  SINIT ACMs tried:\n")
