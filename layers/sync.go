@@ -279,7 +279,7 @@ func resolveTarget(ctx context.Context, repo *git.Repository, t target, fresh bo
 		// Not on the followed ref (or not fetched yet): fetch everything.
 		status("fetching")
 		all := target{layer: config.Layer{Name: t.layer.Name}, url: t.url}
-		if err := fetch(ctx, repo, all); err != nil {
+		if _, err := fetch(ctx, repo, all); err != nil {
 			return plumbing.ZeroHash, false, err
 		}
 		if _, err := repo.CommitObject(want); err != nil {
@@ -289,13 +289,14 @@ func resolveTarget(ctx context.Context, repo *git.Repository, t target, fresh bo
 	}
 	if !fresh {
 		status("fetching")
-		if err := fetch(ctx, repo, t); err != nil {
+		got, err := fetch(ctx, repo, t)
+		if err != nil {
 			if isNoMatchingRef(err) {
 				return plumbing.ZeroHash, false, missingRef(ctx, t)
 			}
 			return plumbing.ZeroHash, false, err
 		}
-		fetched = true
+		fetched = got
 	}
 	ref, err := repo.Reference(t.trackingRef(), true)
 	if err != nil {
@@ -313,12 +314,16 @@ func resolveTarget(ctx context.Context, repo *git.Repository, t target, fresh bo
 	return h, fetched, nil
 }
 
-func fetch(ctx context.Context, repo *git.Repository, t target) error {
+// fetch reports whether anything new arrived.
+func fetch(ctx context.Context, repo *git.Repository, t target) (bool, error) {
 	err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: t.refspecs(), Tags: git.NoTags, Force: true})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("fetch %s: %w", t.url, err)
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("fetch %s: %w", t.url, err)
+	}
+	return true, nil
 }
 
 func isNoMatchingRef(err error) bool {
