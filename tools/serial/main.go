@@ -69,6 +69,12 @@ func mainFind(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usageText)
 		return 2
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["sysfs"] && set["lspci"] {
+		fmt.Fprintln(stderr, "xt serial find: --sysfs and --lspci are two different sources; give one")
+		return 2
+	}
 	if err := o.Validate(); err != nil {
 		fmt.Fprintf(stderr, "xt serial find: %v\n", err)
 		return 2

@@ -338,7 +338,7 @@ func TestMainFind(t *testing.T) {
 	// Refused settings are usage errors, before anything is read.
 	for _, args := range [][]string{
 		{"find", "--baud", "230400"}, {"find", "--baud", "300"}, {"find", "--format", "8n2"},
-		{"find", "extra"}, {"nope"}, {}, {"find", "--bogus"},
+		{"find", "extra"}, {"nope"}, {}, {"find", "--bogus"}, {"find", "--sysfs", "/sys", "--lspci", "-"},
 	} {
 		if code, _, _ := runMain(t, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
