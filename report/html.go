@@ -304,7 +304,7 @@ func (r *Report) timelineSVG(bw *bufio.Writer) {
 	scale := (width - svgLeft - svgRight) / math.Max(r.Wall, 1)
 	lanes := max(r.Lanes, 1)
 	height := svgTop + lanes*(laneHeight+laneGap) + 10
-	fmt.Fprintf(bw, "<svg id=\"timeline-svg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%d\" role=\"img\" aria-label=\"task timeline\">\n", num(width), height)
+	fmt.Fprintf(bw, "<svg id=\"timeline-svg\" width=\"%s\" height=\"%d\" role=\"img\" aria-label=\"task timeline\">\n", num(width), height)
 	bw.WriteString(`<defs><pattern id="ss" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#d9f2d0"/><rect width="3" height="6" fill="#4caf50"/></pattern></defs>` + "\n")
 	// Time axis.
 	bw.WriteString("<g class=\"axis\">")
@@ -349,7 +349,7 @@ func (r *Report) timelineSVG(bw *bufio.Writer) {
 			class += " crit"
 			crit = append(crit, num(x+w/2)+","+strconv.Itoa(y+laneHeight/2))
 		}
-		fmt.Fprintf(bw, "<rect class=\"%s\" x=\"%s\" y=\"%d\" width=\"%s\" height=\"%d\"><title>%s %s\n%s wall, %s CPU", class, num(x), y, num(w), laneHeight,
+		fmt.Fprintf(bw, "<rect class=\"%s\" x=\"%s\" y=\"%d\" width=\"%s\" height=\"%d\"><title>%s %s\n%s wall, CPU %s", class, num(x), y, num(w), laneHeight,
 			html.EscapeString(t.PF), html.EscapeString(t.Task), fmtDur(t.Duration), cpuText(t))
 		fmt.Fprintf(bw, "\nstep %s, +%s, %s</title></rect>\n", html.EscapeString(t.Step), clock(t.Start), t.Status)
 	}
@@ -378,7 +378,7 @@ func cpuText(t *TaskRecord) string {
 func (r *Report) cpuSVG(bw *bufio.Writer) {
 	const w, h, left, bottom, top = 1100.0, 190.0, 40.0, 22.0, 8.0
 	n := len(r.CPU.Cores)
-	fmt.Fprintf(bw, "<svg class=\"cpu\" id=\"cpu-svg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%s\" role=\"img\" aria-label=\"CPU use over time\">\n", num(w), num(h))
+	fmt.Fprintf(bw, "<svg class=\"cpu\" id=\"cpu-svg\" width=\"%s\" height=\"%s\" role=\"img\" aria-label=\"CPU use over time\">\n", num(w), num(h))
 	if n == 0 {
 		bw.WriteString("<text x=\"10\" y=\"20\">no data</text></svg>")
 		return
