@@ -156,6 +156,12 @@ func ParseFreq(s string) (*big.Rat, error) {
 			break
 		}
 	}
+	// big.Rat would expand any exponent; a frequency needs no more than this.
+	if i := strings.IndexByte(t, 'e'); i >= 0 {
+		if exp, err := strconv.Atoi(t[i+1:]); err != nil || exp < -15 || exp > 15 {
+			return nil, fmt.Errorf("frequency %q: exponent out of range: %w", s, ErrInvalid)
+		}
+	}
 	r, ok := new(big.Rat).SetString(t)
 	if !ok || t == "" || strings.ContainsAny(t, "/") {
 		return nil, fmt.Errorf("frequency %q: not a number with an optional Hz, kHz or MHz unit: %w", s, ErrInvalid)

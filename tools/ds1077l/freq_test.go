@@ -141,7 +141,7 @@ func TestSolveErrors(t *testing.T) {
 			t.Errorf("grade %q: %v, want ErrUnknownGrade", s, err)
 		}
 	}
-	for _, s := range []string{"", "MHz", "abc", "-5MHz", "0", "1/3MHz", "33 GHz"} {
+	for _, s := range []string{"", "MHz", "abc", "-5MHz", "0", "1/3MHz", "33 GHz", "1e999999999MHz", "1e+99"} {
 		if _, err := ParseFreq(s); err == nil {
 			t.Errorf("ParseFreq(%q) accepted", s)
 		}
@@ -177,4 +177,21 @@ func BenchmarkSolve(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// ParseFreq never panics, and whatever it accepts is a positive frequency
+// that formats and parses back to a value within the printed precision.
+func FuzzParseFreq(f *testing.F) {
+	for _, s := range []string{"33MHz", "8.13kHz", "4000000", "33e6 Hz", "1.5k", "-1", "1/3", "0x10"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseFreq(s)
+		if err != nil {
+			return
+		}
+		if r.Sign() <= 0 {
+			t.Fatalf("%q parsed to %v", s, r)
+		}
+	})
 }
