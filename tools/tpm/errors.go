@@ -1,6 +1,7 @@
 package tpm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -179,6 +180,8 @@ func Kind(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
 	case errors.Is(err, device.ErrNoTPM):
 		return "no-tpm"
 	case errors.Is(err, device.ErrPermission):
