@@ -1,0 +1,238 @@
+package ship
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// entry is one file or directory of an output tree: its slash-separated
+// path inside the tree, and its source (empty for directories or for
+// generated content).
+type entry struct {
+	rel  string
+	src  string
+	dir  bool
+	exec bool
+	data []byte // generated content, used instead of src when non-nil
+}
+
+// walkTree lists dir recursively under prefix in lexical order. Symlinks to
+// regular files are followed (deploy dirs are full of them); anything else
+// that is not a file or directory is refused.
+func walkTree(dir, prefix string) ([]entry, error) {
+	var out []entry
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		rel = pathJoin(prefix, filepath.ToSlash(rel))
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case st.IsDir():
+			if d.Type()&fs.ModeSymlink != 0 {
+				return fmt.Errorf("%s: symlink to a directory", p)
+			}
+			out = append(out, entry{rel: rel, dir: true})
+		case st.Mode().IsRegular():
+			out = append(out, entry{rel: rel, src: p, exec: st.Mode()&0o111 != 0})
+		default:
+			return fmt.Errorf("%s: not a regular file or directory", p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+func pathJoin(prefix, rel string) string {
+	if prefix == "" {
+		return rel
+	}
+	return prefix + "/" + rel
+}
+
+func sortEntries(es []entry) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].rel < es[j].rel })
+}
+
+// materialize creates the tree under root: directories, generated files, and
+// hard links to sources (falling back to a copy across filesystems). Only
+// for staging trees that are read, never modified, afterwards.
+func materialize(ctx context.Context, root string, es []entry) error {
+	for _, e := range es {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dst := filepath.Join(root, filepath.FromSlash(e.rel))
+		if !strings.HasPrefix(dst, filepath.Clean(root)+string(filepath.Separator)) {
+			return fmt.Errorf("%s escapes %s", e.rel, root)
+		}
+		if e.dir {
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o644)
+		if e.exec {
+			mode = 0o755
+		}
+		if e.data != nil {
+			if err := os.WriteFile(dst, e.data, mode); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.Link(e.src, dst); err == nil {
+			continue
+		}
+		if err := copyFile(e.src, dst, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// writeAtomic streams an output file through fill into a temp file in the
+// same directory, fsyncs it and renames it into place.
+func writeAtomic(path string, perm fs.FileMode, fill func(w io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(name)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if err := fill(f); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(name, path); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	return writeAtomic(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// replaceDir builds a directory next to dst with build, then swaps it in by
+// renames so dst is always complete and holds nothing stale.
+func replaceDir(dst string, build func(tmp string) error) error {
+	parent := filepath.Dir(dst)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".new-*")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := build(tmp); err != nil {
+		return err
+	}
+	old := tmp + ".old"
+	hadOld := false
+	if _, err := os.Lstat(dst); err == nil {
+		if err := os.Rename(dst, old); err != nil {
+			return err
+		}
+		hadOld = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		if hadOld {
+			os.Rename(old, dst)
+		}
+		return err
+	}
+	done = true
+	if err := syncDir(parent); err != nil {
+		return err
+	}
+	if hadOld {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
