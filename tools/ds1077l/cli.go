@@ -170,7 +170,12 @@ func (e *env) openSession(ctx context.Context, c common) (*session, error) {
 		return nil, err
 	}
 	s := &session{busDev: c.busDev, closer: closer}
-	real := New(bus, c.addr, WithSleep(e.sleep), WithLogger(e.log))
+	log := e.log
+	if c.verbose {
+		// Every transaction, as wire text, on stderr.
+		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	real := New(bus, c.addr, WithSleep(e.sleep), WithLogger(log))
 	if !c.dryRun {
 		s.dev = real
 		return s, nil
@@ -191,7 +196,7 @@ func (e *env) openSession(ctx context.Context, c common) (*session, error) {
 		return nil, err
 	}
 	s.rec = ds1077lsim.NewRecorder(m)
-	s.dev = New(s.rec, c.addr, WithSleep(func(context.Context, time.Duration) error { return nil }), WithLogger(e.log))
+	s.dev = New(s.rec, c.addr, WithSleep(func(context.Context, time.Duration) error { return nil }), WithLogger(log))
 	return s, nil
 }
 
