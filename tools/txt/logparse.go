@@ -121,6 +121,27 @@ var (
 	reE2STS      = regexp.MustCompile(`^TXT\.E2STS:\s*0x([0-9a-fA-F]+)$`)
 )
 
+// anchors are literal strings each pattern needs; lines without them are
+// not run through the pattern.
+var anchors = map[*regexp.Regexp]string{
+	reVersion:    "-",
+	reCmdline:    "command line:",
+	reNVLocked:   "nv_locked",
+	reCheckMod:   "checking if module",
+	reFamily:     "Family 0x",
+	reFused:      "production fused",
+	reChipsetIDs: "chipset ids:",
+	reFMS:        "family/model/stepping",
+	rePlatformID: "platform id:",
+	reChipsetEnt: "vendor:",
+	reProcEnt:    "fms:",
+	reErrorCode:  "ERRORCODE",
+	reACMError:   "AC module error",
+	reProcError:  "processor error",
+	reESTS:       "ESTS",
+	reE2STS:      "E2STS",
+}
+
 // acmVerdicts are the lines tboot prints when it rejects a module.
 var acmVerdicts = []string{
 	"chipset id mismatch",
@@ -197,11 +218,11 @@ func (p *logParser) line(l LogLine) {
 		return
 	}
 	switch {
-	case reBanner.MatchString(t):
+	case strings.HasPrefix(t, "*****") && reBanner.MatchString(t):
 		if p.cur == nil || p.cur.Version != "" || p.cur.Cmdline != "" || p.cur.SENTER || len(p.cur.ACMs) > 0 || len(p.cur.Errors) > 0 {
 			p.newBoot(l)
 		}
-	case reCmdline.MatchString(t):
+	case strings.HasPrefix(t, "command line:"):
 		if p.cur != nil && (p.cur.Cmdline != "" || p.hadReset()) {
 			p.newBoot(l)
 		}
@@ -216,11 +237,19 @@ func (p *logParser) line(l LogLine) {
 		b.Truncated++
 	}
 	trusted := !l.Truncated
+	// sub runs re only on trusted messages that contain its literal anchor,
+	// which keeps a long capture cheap: most lines match nothing.
+	find := func(re *regexp.Regexp) []string {
+		if !strings.Contains(t, anchors[re]) {
+			return nil
+		}
+		return re.FindStringSubmatch(t)
+	}
 	sub := func(re *regexp.Regexp) []string {
 		if !trusted {
 			return nil
 		}
-		return re.FindStringSubmatch(t)
+		return find(re)
 	}
 
 	if m := sub(reVersion); m != nil && b.Version == "" {
@@ -242,7 +271,7 @@ func (p *logParser) line(l LogLine) {
 		}
 		return
 	}
-	if m := reNVLocked.FindStringSubmatch(t); m != nil {
+	if m := find(reNVLocked); m != nil {
 		v := m[1] == "TRUE"
 		b.NVLocked = &v
 		return
@@ -260,7 +289,7 @@ func (p *logParser) line(l LogLine) {
 	}
 
 	// SINIT selection.
-	if m := reCheckMod.FindStringSubmatch(t); m != nil {
+	if m := find(reCheckMod); m != nil {
 		name := strings.TrimSpace(m[1])
 		if !trusted {
 			name = ""
