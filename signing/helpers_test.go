@@ -78,8 +78,10 @@ func sharedKeys(t testing.TB) KeyFiles {
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if keysDir != "" {
-		os.RemoveAll(keysDir)
+	for _, d := range []string{keysDir, benchDir} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }
