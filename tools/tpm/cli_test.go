@@ -142,7 +142,7 @@ func TestPermissionDenied(t *testing.T) {
 		} else if err != nil {
 			t.Fatalf("run as nobody: %v\n%s", err, stderr.String())
 		}
-		if !strings.Contains(stderr.String(), "udev rule") {
+		if !strings.Contains(stderr.String(), "mode=0660") {
 			t.Errorf("stderr lacks advice:\n%s", stderr.String())
 		}
 	}

@@ -218,6 +218,9 @@ func Advice(err error, dev string) string {
 		return "Check `dmesg | grep -i tpm` and `ls -l /dev/tpm*`. If the BIOS does not set the TPM up " +
 			"(no ACPI entry, e.g. an LPC TPM module on a PC Engines APU), make the kernel probe for it: " +
 			"`modprobe tpm_tis force=1 interrupts=0`. For swtpm use --device unix:/path/to/socket."
+	case errors.Is(err, device.ErrPermission) && strings.HasPrefix(dev, "unix:"):
+		return "Run as the user swtpm runs as, or start swtpm with a socket your user may open " +
+			"(--server type=unixio,path=...,mode=0660 and a shared group)."
 	case errors.Is(err, device.ErrPermission):
 		return "Run as root, or give your user access to " + dev + " (e.g. a udev rule: group tss, mode 0660)."
 	case errors.Is(err, device.ErrBusy):
@@ -234,8 +237,9 @@ func Advice(err error, dev string) string {
 			"`rmmod tpm_tis; modprobe tpm_tis force=1 interrupts=0`."
 	case errors.Is(err, ErrDisabled), errors.Is(err, ErrDeactivated):
 		return "Enable and activate the TPM in the BIOS setup (often Security > TPM: Enabled, Activated), then " +
-			"power-cycle. If the BIOS knows nothing of the TPM (it never locked physical presence), the OS can " +
-			"do it: tpm-tools `tpm_setenable --enable --force` and `tpm_setactive --active`, then reboot."
+			"power-cycle. If the BIOS knows nothing of the TPM it has not locked physical presence, so the OS " +
+			"can assert it by command and enable/activate the TPM, e.g. with tpm-tools `tpm_setenable --enable " +
+			"--force` and `tpm_setactive --active` (see their man pages), then power-cycle."
 	case errors.Is(err, ErrNotStarted):
 		return "The BIOS normally sends TPM_Startup; if it does not handle the TPM, load the driver with " +
 			"`modprobe tpm_tis force=1 interrupts=0`, which issues it. swtpm needs " +

@@ -78,7 +78,10 @@ func runCommand(ctx context.Context, tx device.Transmitter, fam Family, tag tpmu
 
 // capability runs TPM_GetCapability and returns the resp bytes.
 func (t *TPM12) capability(ctx context.Context, area uint32, sub []byte) ([]byte, error) {
-	name := fmt.Sprintf("TPM_GetCapability(0x%x, %x)", area, sub)
+	name := fmt.Sprintf("TPM_GetCapability(0x%x)", area)
+	if len(sub) > 0 {
+		name = fmt.Sprintf("TPM_GetCapability(0x%x, %x)", area, sub)
+	}
 	// subCapSize u32, then subCap. U32Bytes adds the prefix; a plain []byte
 	// would go out bare, whatever Pack's doc comment says.
 	body, err := t.run(ctx, name, ordGetCapability, area, tpmutil.U32Bytes(sub))
