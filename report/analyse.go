@@ -292,19 +292,26 @@ var knownSetsceneTasks = map[string]bool{
 
 // criticalFromGraph weighs each graph node with the time its real run or its
 // setscene took in this build (0 when it did not run) and takes the longest
-// dependency chain.
+// dependency chain. Chains are cut at nodes that did not run for real: a task
+// restored from sstate, or not run at all, held nothing up behind its
+// dependencies.
 func (r *Report) criticalFromGraph(g *taskgraph.Graph) {
 	type key struct{ pn, task string }
 	weight := map[key]float64{}
+	ranReal := map[key]bool{}
 	recs := map[key][]int{}
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
 		k := key{t.PN, strings.TrimSuffix(t.Task, buildstats.SetsceneSuffix)}
 		weight[k] += t.Duration
+		ranReal[k] = ranReal[k] || !t.Setscene
 		recs[k] = append(recs[k], i)
 	}
-	path, total, cycles := g.LongestPath(func(n int) float64 {
-		return weight[key{g.Nodes[n].PN, g.Nodes[n].Task}]
+	path, total, cycles := g.LongestPath(func(n int) (float64, bool) {
+		k := key{g.Nodes[n].PN, g.Nodes[n].Task}
+		// Only a real run waited for the node's dependencies; a setscene
+		// restored the output without them.
+		return weight[k], ranReal[k]
 	})
 	if cycles > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("task graph: %d dependency cycles ignored", cycles))

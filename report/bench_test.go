@@ -19,7 +19,7 @@ func bigBuild(tb testing.TB) (buildDir, graph string, tasks int) {
 	graph = filepath.Join(dir, "task-depends.dot")
 	buildDir = filepath.Join(dir, "buildstats", "20261126080000")
 	res, err := buildstatsgen.Synthesize(context.Background(), buildDir, buildstatsgen.Spec{
-		Recipes: 760, Threads: 16, Seed: 42, Sstate: 0.1, GraphPath: graph})
+		Recipes: 930, Threads: 16, Seed: 42, Sstate: 0.1, GraphPath: graph})
 	if err != nil {
 		tb.Fatal(err)
 	}

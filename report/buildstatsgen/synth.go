@@ -40,6 +40,9 @@ type Spec struct {
 	// Scale multiplies every real task's duration (default 1), to model a
 	// slower host or a regression between two otherwise equal builds.
 	Scale float64
+	// Slow multiplies the duration of single tasks, keyed "<pn>:<task>"
+	// (e.g. "synth0012:do_compile"), to plant a regression.
+	Slow map[string]float64
 	// GraphPath, when set, receives the task-depends.dot of the build.
 	GraphPath string
 }
@@ -255,8 +258,10 @@ func (h *endHeap) Pop() any {
 }
 
 func schedule(spec Spec, recipes []*synthRecipe, tasks []*synthTask) Result {
-	rng := rand.New(rand.NewPCG(spec.Seed+1, spec.Seed^0x5851f42d4c957f2d))
 	for _, t := range tasks {
+		// One stream per task: a task keeps its duration whatever else the
+		// spec changes, so two builds differ only where the spec says.
+		rng := rand.New(rand.NewPCG(spec.Seed+1, uint64(t.id)^0x5851f42d4c957f2d))
 		r := recipes[t.recipe]
 		switch {
 		case t.name == "do_build":
@@ -277,6 +282,9 @@ func schedule(spec Spec, recipes []*synthRecipe, tasks []*synthTask) Result {
 		}
 		med := medianDur[t.name]
 		t.dur = math.Max(0.05, med*math.Exp(rng.NormFloat64()*0.8)) * spec.Scale
+		if f, ok := spec.Slow[r.pn+":"+t.name]; ok && f > 0 {
+			t.dur *= f
+		}
 		load := cpuLoad[t.name]
 		if load == 0 {
 			load = 0.4

@@ -169,3 +169,38 @@ func TestSynthesizeDeterministic(t *testing.T) {
 		t.Fatal("two runs of the same spec differ")
 	}
 }
+
+// TestSynthesizeSlow: Slow changes exactly the named task, so a pair of
+// builds plants a known regression (what benchmarks and docs rely on).
+func TestSynthesizeSlow(t *testing.T) {
+	durations := func(spec Spec) map[string]float64 {
+		dir := filepath.Join(t.TempDir(), "b")
+		if _, err := Synthesize(context.Background(), dir, spec); err != nil {
+			t.Fatal(err)
+		}
+		b, err := buildstats.ReadBuild(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for i := range b.Tasks {
+			d, _ := b.Tasks[i].Duration()
+			out[b.Tasks[i].PF+":"+b.Tasks[i].Name] = d
+		}
+		return out
+	}
+	base := durations(Spec{Recipes: 12, Threads: 3, Seed: 5})
+	slow := durations(Spec{Recipes: 12, Threads: 3, Seed: 5, Slow: map[string]float64{"synth0004:do_compile": 3}})
+	if len(base) != len(slow) {
+		t.Fatalf("task sets differ: %d vs %d", len(base), len(slow))
+	}
+	for k, d := range base {
+		want := d
+		if k == "synth0004-1.4-r0:do_compile" {
+			want = d * 3
+		}
+		if diff := slow[k] - want; diff > 0.02 || diff < -0.02 {
+			t.Errorf("%s: %.2f, want %.2f", k, slow[k], want)
+		}
+	}
+}

@@ -1,11 +1,13 @@
 package taskgraph
 
 // LongestPath finds the chain of dependent tasks with the largest total
-// weight (the critical path when weights are elapsed times). The path is
-// returned first-run first. Ties go to the lexically smaller node ID so the
+// weight (the critical path when weights are elapsed times). weight also
+// says whether the task waited for its dependencies: one restored from sstate
+// (setscene) or not run at all did not, so a chain cannot run through it;
+// it can only start there. The path is returned first-run first. Ties go to the lexically smaller node ID so the
 // result does not depend on file order. bitbake never writes cycles, but a
 // damaged file might: an edge that closes a cycle is ignored and counted.
-func (g *Graph) LongestPath(weight func(node int) float64) (path []int, total float64, cyclesBroken int) {
+func (g *Graph) LongestPath(weight func(node int) (w float64, waited bool)) (path []int, total float64, cyclesBroken int) {
 	n := len(g.Nodes)
 	if n == 0 {
 		return nil, 0, 0
@@ -48,6 +50,10 @@ func (g *Graph) LongestPath(weight func(node int) float64) (path []int, total fl
 			v := top.node
 			best[v] = -1
 			var longest float64
+			w, waited := weight(int(v))
+			if !waited {
+				deps = nil
+			}
 			for _, d := range deps {
 				if state[d] != done {
 					continue // the back edge of a broken cycle
@@ -56,7 +62,6 @@ func (g *Graph) LongestPath(weight func(node int) float64) (path []int, total fl
 					longest, best[v] = dist[d], d
 				}
 			}
-			w := weight(int(v))
 			if w < 0 || w != w {
 				w = 0
 			}

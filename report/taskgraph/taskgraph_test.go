@@ -112,7 +112,7 @@ func TestLongestPathHandChecked(t *testing.T) {
 }`)
 	w := map[string]float64{"app.do_fetch": 2, "app.do_unpack": 1, "app.do_configure": 10, "app.do_compile": 30, "app.do_install": 3,
 		"app.do_package": 10, "app.do_populate_sysroot": 3, "img.do_image": 20, "lib.do_fetch": 1, "lib.do_compile": 40, "lib.do_populate_sysroot": 5}
-	path, total, cycles := g.LongestPath(func(n int) float64 { return w[g.Nodes[n].ID] })
+	path, total, cycles := g.LongestPath(func(n int) (float64, bool) { return w[g.Nodes[n].ID], true })
 	var ids []string
 	for _, n := range path {
 		ids = append(ids, g.Nodes[n].ID)
@@ -123,9 +123,20 @@ func TestLongestPathHandChecked(t *testing.T) {
 	}
 	// Make lib fast: the app's own fetch chain (2+1) now beats lib (1+0+1).
 	w["lib.do_compile"], w["lib.do_populate_sysroot"] = 0, 1
-	path, total, _ = g.LongestPath(func(n int) float64 { return w[g.Nodes[n].ID] })
+	path, total, _ = g.LongestPath(func(n int) (float64, bool) { return w[g.Nodes[n].ID], true })
 	if g.Nodes[path[0]].ID != "app.do_fetch" || total != 76 {
 		t.Errorf("after speeding lib up: starts at %s, total %v; want app.do_fetch, 76", g.Nodes[path[0]].ID, total)
+	}
+	// lib restored from sstate: its populate_sysroot (setscene, 5 s) waited
+	// for nothing, so lib's compile (40 s) no longer counts even though it
+	// is heavy: 5+10+30+3+10+20 = 78, starting at lib.do_populate_sysroot.
+	w["lib.do_compile"], w["lib.do_populate_sysroot"] = 40, 5
+	path, total, _ = g.LongestPath(func(n int) (float64, bool) {
+		id := g.Nodes[n].ID
+		return w[id], id != "lib.do_populate_sysroot"
+	})
+	if g.Nodes[path[0]].ID != "lib.do_populate_sysroot" || total != 78 || len(path) != 6 {
+		t.Errorf("setscene cut: path from %s, %d nodes, total %v; want lib.do_populate_sysroot, 6, 78", g.Nodes[path[0]].ID, len(path), total)
 	}
 }
 
@@ -133,17 +144,17 @@ func TestLongestPathTiesAndCycles(t *testing.T) {
 	// Equal chains: the lexically smaller ID wins, whatever the file order.
 	for _, src := range []string{"\"z.do_b\" -> \"z.do_a\"\n\"y.do_b\" -> \"y.do_a\"\n", "\"y.do_b\" -> \"y.do_a\"\n\"z.do_b\" -> \"z.do_a\"\n"} {
 		g := parseString(t, src)
-		path, total, _ := g.LongestPath(func(int) float64 { return 1 })
+		path, total, _ := g.LongestPath(func(int) (float64, bool) { return 1, true })
 		if total != 2 || g.Nodes[path[0]].ID != "y.do_a" || g.Nodes[path[1]].ID != "y.do_b" {
 			t.Errorf("tie broken to %v", path)
 		}
 	}
 	g := parseString(t, "\"a.x\" -> \"a.y\"\n\"a.y\" -> \"a.z\"\n\"a.z\" -> \"a.x\"\n")
-	path, total, cycles := g.LongestPath(func(int) float64 { return 1 })
+	path, total, cycles := g.LongestPath(func(int) (float64, bool) { return 1, true })
 	if cycles != 1 || total != 3 || len(path) != 3 {
 		t.Errorf("cycle: path %v total %v cycles %d", path, total, cycles)
 	}
-	if p, tot, _ := (&Graph{}).LongestPath(func(int) float64 { return 1 }); p != nil || tot != 0 {
+	if p, tot, _ := (&Graph{}).LongestPath(func(int) (float64, bool) { return 1, true }); p != nil || tot != 0 {
 		t.Error("empty graph")
 	}
 }
@@ -160,11 +171,15 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return // only lines over 16 MiB
 		}
-		weight := func(n int) float64 { return float64(len(g.Nodes[n].ID)%7) + 0.5 }
+		weight := func(n int) (float64, bool) { return float64(len(g.Nodes[n].ID)%7) + 0.5, len(g.Nodes[n].ID)%3 != 0 }
 		path, total, _ := g.LongestPath(weight)
 		var sum float64
 		for k, n := range path {
-			sum += weight(n)
+			w, waited := weight(n)
+			sum += w
+			if k > 0 && !waited {
+				t.Fatalf("path runs through %s, which did not wait for its dependencies", g.Nodes[n].ID)
+			}
 			if k > 0 && !slices.Contains(g.Deps[n], int32(path[k-1])) {
 				t.Fatalf("path step %s -> %s is not an edge", g.Nodes[n].ID, g.Nodes[path[k-1]].ID)
 			}

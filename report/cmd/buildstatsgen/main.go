@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 
 	"github.com/xtbuild/xtbuild/report/buildstatsgen"
 )
@@ -25,11 +27,14 @@ func main() {
 	flag.Float64Var(&spec.Scale, "scale", 1, "multiply real task durations")
 	flag.StringVar(&spec.GraphPath, "graph", "", "also write task-depends.dot here")
 	out := flag.String("out", "", "the <BUILDNAME> directory to write (required)")
+	var slow slowFlag
+	flag.Var(&slow, "slow", "`PN:TASK=FACTOR` multiply one task's duration (repeatable)")
 	flag.Parse()
 	if *out == "" || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
+	spec.Slow = slow
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := buildstatsgen.Synthesize(ctx, *out, spec)
@@ -45,4 +50,21 @@ func main() {
 		fmt.Printf(", %d tasks killed", res.Killed)
 	}
 	fmt.Println()
+}
+
+type slowFlag map[string]float64
+
+func (s *slowFlag) String() string { return fmt.Sprint(map[string]float64(*s)) }
+
+func (s *slowFlag) Set(v string) error {
+	key, f, ok := strings.Cut(v, "=")
+	factor, err := strconv.ParseFloat(f, 64)
+	if !ok || err != nil || factor <= 0 {
+		return fmt.Errorf("want PN:TASK=FACTOR, got %q", v)
+	}
+	if *s == nil {
+		*s = map[string]float64{}
+	}
+	(*s)[key] = factor
+	return nil
 }
