@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,6 +30,7 @@ func newCrashRig(t *testing.T, interval string) *crashRig {
 	script := `#!/bin/sh
 # $PPID is the poller: killing it is a crash at this exact point.
 if [ -e ` + shellQuote(r.crashBefore) + ` ]; then rm ` + shellQuote(r.crashBefore) + `; kill -9 $PPID; sleep 1; exit 1; fi
+touch ` + shellQuote(filepath.Join(root, "hook-started")) + `
 sleep "${HOOK_SLEEP:-0}"
 cat >> ` + shellQuote(r.log) + `
 if [ -e ` + shellQuote(r.crashAfter) + ` ]; then rm ` + shellQuote(r.crashAfter) + `; kill -9 $PPID; sleep 1; fi
@@ -148,7 +148,7 @@ func TestSIGTERMFinishesDelivery(t *testing.T) {
 	}
 	// Wait until the hook is running (it sleeps 1 s before recording).
 	deadline := time.Now().Add(10 * time.Second)
-	for !hookRunning(cmd.Process.Pid) {
+	for !exists(filepath.Join(r.root, "hook-started")) {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -169,10 +169,7 @@ func TestSIGTERMFinishesDelivery(t *testing.T) {
 	}
 }
 
-// hookRunning reports whether pid has a child process (the hook).
-func hookRunning(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "task", itoa(pid), "children"))
-	return err == nil && strings.TrimSpace(string(b)) != ""
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -143,7 +143,12 @@ func (p *Poller) Cycle(ctx context.Context) (Result, error) {
 // repository holds only its own slot. On cancel, fetches stop at once while
 // deliveries already under way finish and save their state.
 func (p *Poller) Run(ctx context.Context) error {
+	// Tick often enough for the shortest interval, at most once a second.
 	tick := time.Second
+	for _, r := range p.snapshot() {
+		tick = min(tick, r.PollInterval.D()/2)
+	}
+	tick = max(tick, 10*time.Millisecond)
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var res result

@@ -78,14 +78,16 @@ func TestUnreachableRepoDoesNotBlockOthers(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("event took %v", took)
 	}
+	// Let the unreachable repo fail for a while: polled every 100 ms it
+	// would fail ~20 times in 2 s; backing off (100, 200, 400, 800 ms, ...)
+	// only about 5 times.
+	time.Sleep(2 * time.Second)
 	gone := p.repos[filepath.Join(root, "mirrors", "gone.git")]
 	gone.mu.Lock()
 	failures, next := gone.failures, time.Until(gone.next)
 	gone.mu.Unlock()
-	// Polled every 100 ms it would have failed dozens of times; backing off
-	// (100, 200, 400 ms, ...) it fails only a handful.
-	if failures < 2 || failures > 7 || next <= 0 {
-		t.Fatalf("unreachable repo: %d failures, next try in %v; want a doubling backoff", failures, next)
+	if failures < 3 || failures > 8 {
+		t.Fatalf("unreachable repo: %d failures (next try in %v); want a doubling backoff", failures, next)
 	}
 	hang := p.repos[filepath.Join(root, "mirrors", "hang.git")]
 	hang.mu.Lock()
@@ -104,5 +106,17 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		failures int
+		want     time.Duration
+	}{{1, time.Minute}, {2, 2 * time.Minute}, {3, 4 * time.Minute}, {7, 60 * time.Minute}, {50, 60 * time.Minute}}
+	for _, tt := range tests {
+		if got := backoff(time.Minute, time.Hour, tt.failures); got != tt.want {
+			t.Errorf("backoff(1m, 1h, %d) = %v, want %v", tt.failures, got, tt.want)
+		}
 	}
 }
