@@ -30,8 +30,8 @@ var (
 )
 
 // RCError is a non-zero return code from a TPM command. go-tpm's 1.2
-// error type hides the code, so commands run through tpmutil.RunCommand
-// and this is built from the code it returns.
+// error type hides the code, so commands run through runCommand
+// and this is built from the code in the response header.
 type RCError struct {
 	Family  Family
 	Command string
@@ -68,6 +68,15 @@ func (e *RCError) Is(target error) bool {
 		return e.Code == rcFail || e.Code == rcFailedSelfTest
 	}
 	return false
+}
+
+// notExecuted reports codes after which the TPM did not run the command
+// and asks to be asked again.
+func (e *RCError) notExecuted() bool {
+	if e.Family == Family20 {
+		return e.Code == 0x922 || e.Code == 0x90A || e.Code == 0x908 // RETRY, TESTING, YIELDED
+	}
+	return e.Code == rcDoingSelfTest
 }
 
 // TPM 2.0 response codes the tool acts on (TPM 2.0 Part 2, 6.6).
@@ -132,15 +141,13 @@ func rc20Name(code uint32) string {
 
 // TPM 1.2 return codes the tool acts on (TPM Main Part 2, section 16).
 const (
-	rcSuccess         = 0x00
 	rcDeactivated     = 0x06
 	rcDisabled        = 0x07
 	rcFail            = 0x09
-	rcBadTag          = 0x1E
 	rcFailedSelfTest  = 0x1C
 	rcInvalidPostInit = 0x26
-	rcBadMode         = 0x2C
 	rcBadPresence     = 0x2D
+	rcDoingSelfTest   = 0x802
 )
 
 // rc12Names are the TPM 1.2 return code names (TPM_BASE + n), for messages.

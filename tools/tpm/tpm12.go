@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/google/go-tpm/tpmutil"
 
@@ -21,7 +22,7 @@ import (
 // wrong in the places this tool needs: it decodes TPM_CAP_VERSION_VAL
 // little-endian, has the NV permission bits from 0x1000 up wrong, silently
 // skips NVDefineSpace without owner auth, and hides return codes. So every
-// command goes through tpmutil.RunCommand (go-tpm's framing) and every
+// command is encoded with tpmutil.Pack (go-tpm), sent by runCommand, and every
 // response is parsed here against the spec (TPM Main Part 2/3, rev 116).
 type TPM12 struct {
 	tx device.Transmitter
@@ -36,7 +37,6 @@ const (
 
 	ordGetCapability tpmutil.Command = 0x65
 	ordNVDefineSpace tpmutil.Command = 0xCC
-	ordStartup       tpmutil.Command = 0x99
 )
 
 // TPM_CAPABILITY_AREA values and subcaps used here.
@@ -62,18 +62,48 @@ func (t *TPM12) run(ctx context.Context, name string, ord tpmutil.Command, args 
 	return runCommand(ctx, t.tx, Family12, tagRQUCommand, name, ord, args...)
 }
 
-// runCommand frames a command with go-tpm's tpmutil and sends it. Unlike
-// tpmutil.RunCommand alone, a non-zero TPM return code is an error here.
+// runCommand frames a command with go-tpm's tpmutil.Pack, sends it and
+// returns the response parameters. A non-zero TPM return code is an error
+// here (tpmutil.RunCommand returns a nil error for it). Codes that mean
+// "not executed, ask again" (self test running, TPM 2.0 RETRY/TESTING/
+// YIELDED) are retried a few times with a growing pause; tpmutil's own
+// retry loop is not used because it ends in a bare EOF and caps the
+// response at one 4 KiB read.
 func runCommand(ctx context.Context, tx device.Transmitter, fam Family, tag tpmutil.Tag, name string,
 	ord tpmutil.Command, args ...any) ([]byte, error) {
-	body, rc, err := tpmutil.RunCommand(&frameRW{ctx: ctx, tx: tx}, tag, ord, args...)
+	body, err := tpmutil.Pack(args...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: encode: %w", name, err)
 	}
-	if rc != 0 {
-		return nil, &RCError{Family: fam, Command: name, Code: uint32(rc)}
+	cmd, err := tpmutil.Pack(tag, uint32(device.HeaderSize+len(body)), ord)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encode: %w", name, err)
 	}
-	return body, nil
+	cmd = append(cmd, body...)
+	pause := 10 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		resp, err := tx.Transmit(ctx, cmd)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if len(resp) < device.HeaderSize {
+			return nil, fmt.Errorf("%s: %w: %d-byte response", name, device.ErrNotTPM, len(resp))
+		}
+		rc := binary.BigEndian.Uint32(resp[6:])
+		if rc == 0 {
+			return resp[device.HeaderSize:], nil
+		}
+		rerr := &RCError{Family: fam, Command: name, Code: rc}
+		if !rerr.notExecuted() || attempt == 5 {
+			return nil, rerr
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: %w", name, context.Cause(ctx))
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
 }
 
 // capability runs TPM_GetCapability and returns the resp bytes.
@@ -480,34 +510,4 @@ func (t *TPM12) LockNV(ctx context.Context) (*NVLockResult, error) {
 		return res, errors.New("lock NV: the TPM accepted TPM_NV_DefineSpace(0xffffffff) but nvLocked still reads FALSE")
 	}
 	return res, nil
-}
-
-// frameRW adapts a Transmitter to the io.ReadWriter that tpmutil wants:
-// Write sends a command, the next Read returns its whole response.
-type frameRW struct {
-	ctx  context.Context
-	tx   device.Transmitter
-	resp []byte
-}
-
-func (f *frameRW) Write(p []byte) (int, error) {
-	resp, err := f.tx.Transmit(f.ctx, p)
-	if err != nil {
-		return 0, err
-	}
-	f.resp = resp
-	return len(p), nil
-}
-
-func (f *frameRW) Read(p []byte) (int, error) {
-	if f.resp == nil {
-		return 0, io.EOF
-	}
-	if len(p) < len(f.resp) {
-		// tpmutil reads once into 4 KiB; a longer frame must not be cut.
-		return 0, fmt.Errorf("TPM response of %d bytes does not fit a %d-byte read: %w", len(f.resp), len(p), io.ErrShortBuffer)
-	}
-	n := copy(p, f.resp)
-	f.resp = nil
-	return n, nil
 }
