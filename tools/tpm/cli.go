@@ -45,7 +45,7 @@ Flags (before or after COMMAND):
   --json         machine-readable output on stdout (errors too: {"error":..., "kind":...})
   --timeout T    per-command timeout (default 2m)
   --debug        log every command/response header to stderr
-  --yes          nvlock fix: do not ask
+  --yes          nvlock fix: do not ask (give it after "nvlock fix")
 
 Exit codes: 0 ok, 1 failure, 2 usage error; for nvlock check 2 means "unlocked"
 and a usage error there exits 1.
