@@ -1,0 +1,254 @@
+package recipes
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/xtbuild/xtbuild/bbsyntax"
+)
+
+// writer accumulates BitBake text, refusing values that cannot be quoted.
+type writer struct {
+	b   strings.Builder
+	err error
+}
+
+func newWriter(what string) *writer {
+	w := &writer{}
+	w.line(Header)
+	w.line("# " + what)
+	w.blank()
+	return w
+}
+
+func (w *writer) line(s string) { w.b.WriteString(s + "\n") }
+func (w *writer) blank()        { w.b.WriteString("\n") }
+
+// set writes NAME OP "value".
+func (w *writer) set(name, op, value string) {
+	q, err := bbsyntax.Quote(value)
+	if err != nil && w.err == nil {
+		w.err = fmt.Errorf("%s: %w", name, err)
+	}
+	w.line(name + " " + op + " " + q)
+}
+
+// list writes a multi-line value, one entry per line, the layout of
+// SRC_URI and BBFILES in OE layers.
+func (w *writer) list(name, op string, entries []string) {
+	for _, e := range entries {
+		if strings.ContainsAny(e, "\"\n\\") && w.err == nil {
+			w.err = fmt.Errorf("%s: entry %q cannot be written", name, e)
+		}
+	}
+	w.line(name + " " + op + " \" \\")
+	for _, e := range entries {
+		w.line("    " + e + " \\")
+	}
+	w.line("    \"")
+}
+
+func layerConf(o Options, r release) *writer {
+	w := newWriter("Layer configuration of the xtbuild tools layer.")
+	prio := o.Priority
+	if prio == 0 {
+		prio = 10
+	}
+	deps := o.LayerDepends
+	if deps == nil {
+		deps = []string{"core"}
+	}
+	w.set("BBPATH", ".=", ":${LAYERDIR}")
+	w.list("BBFILES", "+=", []string{"${LAYERDIR}/recipes-*/*/*.bb", "${LAYERDIR}/recipes-*/*/*.bbappend"})
+	w.blank()
+	w.set("BBFILE_COLLECTIONS", "+=", Collection)
+	w.set("BBFILE_PATTERN_"+Collection, "=", "^${LAYERDIR}/")
+	w.set("BBFILE_PRIORITY_"+Collection, "=", strconv.Itoa(prio))
+	w.set("LAYERVERSION_"+Collection, "=", "1")
+	w.set("LAYERDEPENDS_"+Collection, "=", strings.Join(deps, " "))
+	w.set("LAYERSERIES_COMPAT_"+Collection, "=", r.Name)
+	return w
+}
+
+// gitFetchURL turns a clone URL into BitBake's git:// form and protocol.
+func gitFetchURL(raw string) (string, string, error) {
+	if raw == "" {
+		return "", "", fmt.Errorf("git source URL is empty")
+	}
+	if strings.ContainsAny(raw, "; \t\"'\\") {
+		return "", "", fmt.Errorf("git source URL %q: cannot be written into SRC_URI", raw)
+	}
+	if m := scpRE.FindStringSubmatch(raw); m != nil && !strings.Contains(raw, "://") {
+		return "git://" + m[1] + "/" + strings.TrimPrefix(m[2], "/"), "ssh", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("git source URL %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "https", "http", "ssh", "git", "file":
+	default:
+		return "", "", fmt.Errorf("git source URL %q: want https, http, ssh, git or file", raw)
+	}
+	if u.Path == "" || (u.Scheme != "file" && u.Host == "") {
+		return "", "", fmt.Errorf("git source URL %q: missing host or path", raw)
+	}
+	host := u.Host
+	if u.User != nil {
+		host = u.User.Username() + "@" + host
+	}
+	return "git://" + host + u.Path, u.Scheme, nil
+}
+
+var scpRE = regexp.MustCompile(`^([A-Za-z0-9._-]+@[A-Za-z0-9.-]+):(.+)$`)
+
+func toolsRecipe(o Options, r release, licMD5 string) *writer {
+	w := newWriter("The xt multi-call binary (cmd/xt) with one package per tool.")
+	lf, _ := o.licensePath()
+	version := o.Version
+	if version == "" {
+		version = "0.0"
+	}
+	w.set("SUMMARY", "=", "xtbuild platform tools: the xt multi-call binary")
+	w.set("DESCRIPTION", "=", "One static Go binary, xt, carrying the DS1077L oscillator, TPM, TXT and serial tools. Each tool has its own package with busybox-style links to xt.")
+	w.set("HOMEPAGE", "=", "https://"+GoImport)
+	w.set("SECTION", "=", "utils")
+	w.set("LICENSE", "=", o.License)
+	w.set("LIC_FILES_CHKSUM", "=", "file://src/${GO_IMPORT}/"+lf+";md5="+licMD5)
+	w.blank()
+	w.set("GO_IMPORT", "=", GoImport)
+	w.set("GO_INSTALL", "=", GoInstall)
+	w.blank()
+
+	var srcURI []string
+	importDir, importBase := path.Dir(GoImport), path.Base(GoImport)
+	localBase := ""
+	switch o.Source.Kind {
+	case SourceGit:
+		u, proto, _ := gitFetchURL(o.Source.URL)
+		branch := "nobranch=1"
+		if o.Source.Branch != "" {
+			branch = "branch=" + o.Source.Branch
+		}
+		// Explicit destsuffix: the same place on every release, whatever
+		// go.bbclass's unpack does by default.
+		srcURI = append(srcURI, u+";protocol="+proto+";"+branch+";destsuffix=${BP}/src/${GO_IMPORT}/")
+	case SourceLocal:
+		localBase = filepath.Base(o.Source.LocalPath)
+		w.line("# Development build from a local checkout: the whole tree is copied, so keep")
+		w.line("# build directories out of it.")
+		w.set("FILESEXTRAPATHS"+sep(r)+"prepend", ":=", filepath.Dir(o.Source.LocalPath)+":")
+		srcURI = append(srcURI, "file://"+localBase+";subdir=${BP}/src/"+importDir)
+	}
+	if o.Vendor.URL != "" {
+		srcURI = append(srcURI, o.Vendor.URL+";name=vendor;subdir=${BP}/src/${GO_IMPORT}")
+	}
+	w.list("SRC_URI", "=", srcURI)
+	switch o.Source.Kind {
+	case SourceGit:
+		w.set("SRCREV", "=", o.Source.SRCREV)
+		if r.srcpvInPV {
+			w.set("PV", "=", version+"+git${SRCPV}")
+		} else {
+			w.set("PV", "=", version+"+git")
+		}
+	case SourceLocal:
+		w.set("PV", "=", version+"+local")
+	}
+	if o.Vendor.URL != "" {
+		w.set("SRC_URI[vendor.sha256sum]", "=", o.Vendor.SHA256)
+	}
+	w.blank()
+	w.line("inherit go-mod")
+	w.blank()
+	w.line("# One static binary: no cgo, no shared Go runtime (GO_DYNLINK is on by")
+	w.line("# default on x86-64 and arm), and modules only from the vendor tarball.")
+	w.set("export CGO_ENABLED", "=", "0")
+	w.set("GO_LINKSHARED", "=", "")
+	if o.Vendor.URL != "" {
+		w.set("export GOFLAGS", "=", "-mod=vendor")
+	}
+	w.set("export GOPROXY", "=", "off")
+	w.blank()
+
+	pkgs := make([]string, len(Tools))
+	for i, t := range Tools {
+		pkgs[i] = "${PN}-" + t.Name
+	}
+	w.line("# Tool packages come before ${PN} so their links leave the main package.")
+	w.set("PACKAGE_BEFORE_PN", "=", strings.Join(pkgs, " "))
+	w.set(r.ov("SUMMARY", "${PN}"), "=", "xt multi-call binary of the xtbuild platform tools")
+	for _, t := range Tools {
+		pkg := "${PN}-" + t.Name
+		files := make([]string, len(t.Links))
+		for i, l := range t.Links {
+			files[i] = "${bindir}/" + l
+		}
+		w.set(r.ov("SUMMARY", pkg), "=", t.Summary)
+		w.set(r.ov("FILES", pkg), "=", strings.Join(files, " "))
+		w.set(r.ov("RDEPENDS", pkg), "=", "${PN}")
+	}
+	w.blank()
+	if localBase != "" && localBase != importBase {
+		w.line("# The checkout's directory name is not the import path's last element.")
+		w.line("xtbuild_local_rename() {")
+		w.line("\tmv ${S}/src/" + importDir + "/" + localBase + " ${S}/src/${GO_IMPORT}")
+		w.line("}")
+		w.set("do_unpack[postfuncs]", "+=", "xtbuild_local_rename")
+		w.blank()
+	}
+	w.line(r.ov("do_install", "append") + "() {")
+	w.line("\t# go.bbclass also installs sources and archives for Go libraries; an")
+	w.line("\t# application needs neither on the target.")
+	w.line("\trm -rf ${D}${libdir}/go")
+	w.line("\t[ ! -d ${D}${libdir} ] || rmdir --ignore-fail-on-non-empty ${D}${libdir}")
+	w.line("\t# Busybox-style names: xt dispatches on the name it is invoked as.")
+	for _, t := range Tools {
+		for _, l := range t.Links {
+			w.line("\tln -sf " + Binary + " ${D}${bindir}/" + l)
+		}
+	}
+	w.line("}")
+	return w
+}
+
+// sep is the separator between a variable and an override operation.
+func sep(r release) string {
+	if r.ColonOverrides {
+		return ":"
+	}
+	return "_"
+}
+
+func groupRecipe(r release) *writer {
+	w := newWriter("All xtbuild platform tools, for images that want every tool.")
+	w.set("SUMMARY", "=", "xtbuild platform tools (all tools)")
+	w.blank()
+	w.line("inherit packagegroup")
+	w.blank()
+	pkgs := make([]string, len(Tools))
+	for i, t := range Tools {
+		pkgs[i] = PackageName(t.Name)
+	}
+	w.set(r.ov("RDEPENDS", "${PN}"), "=", strings.Join(pkgs, " "))
+	return w
+}
+
+func imageAppend(r release, img image) *writer {
+	w := newWriter("Tools the xtbuild configuration puts into " + img.name + ".")
+	var pkgs []string
+	if len(img.tools) == len(Tools) {
+		pkgs = []string{PackageGroup}
+	} else {
+		for _, t := range img.tools {
+			pkgs = append(pkgs, PackageName(t.Name))
+		}
+	}
+	w.set(r.ov("IMAGE_INSTALL", "append"), "=", " "+strings.Join(pkgs, " "))
+	return w
+}
