@@ -93,11 +93,11 @@ func gitOptions(t *testing.T, release string) Options {
 	root := filepath.Join(t.TempDir(), "xtbuild")
 	rev := fixtureRepo(t, root)
 	return Options{
-		Dir:     filepath.Join(t.TempDir(), DefaultDir),
-		Release: release,
-		Images:  sampleImages,
-		Source: Source{Kind: SourceGit, URL: "https://github.com/xtbuild/xtbuild.git", Branch: "main", SRCREV: rev},
-		Vendor: Vendor{URL: "https://mirror.example.org/xtbuild/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz", SHA256: fixtureVendorSHA},
+		Dir:        filepath.Join(t.TempDir(), DefaultDir),
+		Release:    release,
+		Images:     sampleImages,
+		Source:     Source{Kind: SourceGit, URL: "https://github.com/xtbuild/xtbuild.git", Branch: "main", SRCREV: rev},
+		Vendor:     Vendor{URL: "https://mirror.example.org/xtbuild/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz", SHA256: fixtureVendorSHA},
 		ModuleRoot: root, LicenseFile: "LICENSE", License: "MIT", Version: "0.1",
 		LayerDepends: []string{"core", "xenclient"},
 	}
