@@ -17,4 +17,6 @@ type Env struct {
 	Options config.Options
 	Term    *term.Term
 	Log     *slog.Logger
+	// Kinds runs step kinds implemented outside this package (ship, upload).
+	Kinds map[string]KindFunc
 }

@@ -1,0 +1,258 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/buildlock"
+	"github.com/xtbuild/xtbuild/internal/exitcode"
+)
+
+func machines(calls []map[string]any) []string {
+	var out []string
+	for _, c := range calls {
+		args, _ := c["args"].([]any)
+		var s []string
+		for _, a := range args {
+			s = append(s, a.(string))
+		}
+		out = append(out, c["machine"].(string)+" "+strings.Join(s, " "))
+	}
+	return out
+}
+
+// The stand-in bitbake checks the environment and conf the runner gives it.
+func TestBuildWithStandInBitbakeRunsDependenciesFirst(t *testing.T) {
+	w := newWorld(t, "")
+	res, err := Build(context.Background(), w.env(config.Options{}))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	got := strings.Join(machines(w.calls()), "\n")
+	want := strings.Join([]string{
+		"xenclient-dom0 xenclient-initramfs-image",
+		"xenclient-stubdomain xenclient-stubdomain-initramfs-image",
+		"xenclient-dom0 xenclient-dom0-image",
+		"openxt-installer xenclient-installer-image",
+	}, "\n")
+	if got != want {
+		t.Errorf("bitbake calls:\n%s\nwant:\n%s", got, want)
+	}
+	var names []string
+	for _, r := range res {
+		names = append(names, r.Step+"="+r.Status)
+	}
+	if strings.Join(names, " ") != "setupoe=ok initramfs=ok stubinitramfs=ok dom0=ok installer=ok" {
+		t.Errorf("results %v", names)
+	}
+	for _, f := range []string{"raw/dom0-rootfs.ext3.gz", "raw/installer/rootfs.cpio.gz", "raw/installer/vmlinuz", "raw/installer/xen.gz",
+		"raw/installer/gm45.acm", "raw/installer/iso/isolinux.cfg", "raw/installer/netboot/pxelinux.cfg", "logs/dom0.log", "manifest.json"} {
+		if _, err := os.Stat(filepath.Join(w.outDir(), f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	// buildstats of each step are kept with the build for the report.
+	if m, _ := filepath.Glob(filepath.Join(w.outDir(), "buildstats", "dom0", "*", "xenclient-dom0-image-1.0-r0", "do_rootfs")); len(m) != 1 {
+		t.Errorf("dom0 buildstats not kept: %v", m)
+	}
+	if strings.Contains(w.out.String(), "\x1b") {
+		t.Error("escape codes in non-TTY output")
+	}
+	for _, want := range []string{"[dom0] MACHINE=xenclient-dom0 ", "NOTE: Running task 1 of 3", "STEP", "dom0           ok"} {
+		if !strings.Contains(w.out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, w.out)
+		}
+	}
+}
+
+// Manifest hashes must agree with coreutils sha256sum on the same files.
+func TestManifestMatchesSha256sum(t *testing.T) {
+	w := newWorld(t, "")
+	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadManifest(filepath.Join(w.outDir(), ManifestFile))
+	if err != nil || len(m.Artifacts) < 5 {
+		t.Fatalf("manifest %+v %v", m, err)
+	}
+	if m.Name != "openxt-dev-42-master" || m.ConfigHash == "" || m.LockHash == "" {
+		t.Errorf("manifest header %+v", m)
+	}
+	var args []string
+	for _, a := range m.Artifacts {
+		args = append(args, a.Path)
+	}
+	cmd := exec.Command("sha256sum", args...)
+	cmd.Dir = w.outDir()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		a := m.Artifacts[i]
+		st, _ := os.Stat(filepath.Join(w.outDir(), a.Path))
+		if f[0] != a.SHA256 || f[1] != a.Path || st.Size() != a.Size {
+			t.Errorf("%s: manifest %s/%d, sha256sum %s, size %d", a.Path, a.SHA256, a.Size, f[0], st.Size())
+		}
+		if a.Step == "" || (a.Step == "dom0" && a.Machine != "xenclient-dom0") {
+			t.Errorf("%s: step %q machine %q", a.Path, a.Step, a.Machine)
+		}
+	}
+}
+
+func TestResumeAfterFailingStep(t *testing.T) {
+	w := newWorld(t, "")
+	t.Setenv("XTBUILD_FAKE_FAIL", "xenclient-dom0-image:do_rootfs")
+	res, err := Build(context.Background(), w.env(config.Options{}))
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "dom0" || exitcode.Of(err) != 1 {
+		t.Fatalf("error = %v", err)
+	}
+	if !strings.Contains(err.Error(), "task xenclient-dom0-image.bb:do_rootfs failed (log: ") || !strings.Contains(err.Error(), "logs/dom0.log") {
+		t.Errorf("error does not name task and log: %v", err)
+	}
+	if res[3].Status != "failed" || res[4].Status != "not run" {
+		t.Errorf("results %+v", res)
+	}
+	before := len(w.calls())
+	t.Setenv("XTBUILD_FAKE_FAIL", "")
+	res, err = Build(context.Background(), w.env(config.Options{}))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	again := machines(w.calls()[before:])
+	if strings.Join(again, ",") != "xenclient-dom0 xenclient-dom0-image,openxt-installer xenclient-installer-image" {
+		t.Errorf("resume ran %v", again)
+	}
+	if res[1].Status != "done earlier" || res[2].Status != "done earlier" {
+		t.Errorf("results %+v", res)
+	}
+	// XTBUILD_FORCE rebuilds everything.
+	before = len(w.calls())
+	if _, err := Build(context.Background(), w.env(config.Options{Force: true})); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.calls()) - before; n != 4 {
+		t.Errorf("forced build ran bitbake %d times", n)
+	}
+	// A config change invalidates the stamps.
+	f := filepath.Join(w.work, "xtbuild.toml")
+	data, _ := os.ReadFile(f)
+	os.WriteFile(f, []byte(strings.Replace(string(data), "[build]\n", "[build]\nthreads = 3\n", 1)), 0o644)
+	before = len(w.calls())
+	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.calls()) - before; n != 4 {
+		t.Errorf("after config change bitbake ran %d times", n)
+	}
+}
+
+func TestInterruptIsPassedToBitbake(t *testing.T) {
+	w := newWorld(t, "")
+	t.Setenv("XTBUILD_FAKE_TASK_MS", "400")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancel once the first bitbake task is running.
+		for i := 0; i < 200; i++ {
+			data, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "initramfs.log"))
+			if strings.Contains(string(data), "Running task 1 of") {
+				break
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		cancel()
+	}()
+	res, err := Build(ctx, w.env(config.Options{}))
+	if err == nil || exitcode.Of(err) != exitcode.Interrupted {
+		t.Fatalf("error %v (exit %d)", err, exitcode.Of(err))
+	}
+	calls := w.calls()
+	if len(calls) != 1 || calls[0]["interrupts"].(float64) != 1 {
+		t.Fatalf("bitbake got %v", calls)
+	}
+	log, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "initramfs.log"))
+	if !strings.Contains(string(log), "Keyboard Interrupt, closing down...") || !strings.Contains(string(log), "# bitbake exited with code 1") {
+		t.Errorf("log:\n%s", log)
+	}
+	if res[1].Status != "interrupted" {
+		t.Errorf("results %+v", res)
+	}
+}
+
+func TestConcurrentBuildIsRefused(t *testing.T) {
+	w := newWorld(t, "")
+	e := w.env(config.Options{})
+	lk, err := buildlock.Acquire(e.Config.BuildDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Unlock()
+	_, err = Build(context.Background(), e)
+	if !errors.Is(err, buildlock.ErrLocked) || !strings.Contains(err.Error(), "held by pid") {
+		t.Fatalf("error = %v", err)
+	}
+	if len(w.calls()) != 0 {
+		t.Error("bitbake ran despite the lock")
+	}
+}
+
+// With BB_SERVER_TIMEOUT the server outlives each step: later steps reuse
+// the parse cache, and the build stops the server at the end.
+func TestMemoryResidentServerIsReused(t *testing.T) {
+	w := newWorld(t, "")
+	data, _ := os.ReadFile(filepath.Join(w.work, "xtbuild.toml"))
+	os.WriteFile(filepath.Join(w.work, "xtbuild.toml"), []byte(strings.Replace(string(data), "server_timeout = 0", "server_timeout = 60", 1)), 0o644)
+	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	calls := w.calls()
+	if len(calls) != 5 {
+		t.Fatalf("calls %v", calls)
+	}
+	for i, c := range calls[:4] {
+		if c["server_timeout"] != "60" {
+			t.Errorf("call %d: BB_SERVER_TIMEOUT %v", i, c["server_timeout"])
+		}
+		if parsed := c["parsed"].(float64); (i == 0) != (parsed > 0) {
+			t.Errorf("call %d parsed %v recipes", i, parsed)
+		}
+	}
+	if last := calls[4]["args"].([]any); len(last) != 1 || last[0] != "-m" {
+		t.Errorf("server not stopped: %v", calls[4])
+	}
+}
+
+func TestCopyOnlyRunsNoBitbake(t *testing.T) {
+	w := newWorld(t, "")
+	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(w.outDir(), "raw"))
+	before := len(w.calls())
+	if _, err := Build(context.Background(), w.env(config.Options{CopyOnly: true, Force: true}), "dom0"); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.calls()) != before {
+		t.Error("copy-only ran bitbake")
+	}
+	if _, err := os.Stat(filepath.Join(w.outDir(), "raw", "dom0-rootfs.ext3.gz")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestUnknownStep(t *testing.T) {
+	w := newWorld(t, "")
+	_, err := Build(context.Background(), w.env(config.Options{}), "dom1")
+	if err == nil || exitcode.Of(err) != 2 || !strings.Contains(err.Error(), `unknown step "dom1" (known steps: copy, dom0,`) {
+		t.Fatalf("error = %v", err)
+	}
+}

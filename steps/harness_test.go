@@ -1,0 +1,126 @@
+package steps
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/gittest"
+	"github.com/xtbuild/xtbuild/internal/term"
+)
+
+// fakeBitbake is the stand-in bitbake (testdata/fakebitbake), built once.
+var fakeBitbake string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xtbuild-steps-")
+	if err != nil {
+		panic(err)
+	}
+	fakeBitbake = filepath.Join(dir, "fakebitbake")
+	if out, err := exec.Command("go", "build", "-o", fakeBitbake, "./testdata/fakebitbake").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build stand-in bitbake: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// world is a build tree wired to the stand-in bitbake: a "bitbake"
+// repository whose bin/bitbake runs the stand-in, and a layer with the
+// OpenXT image recipes the default steps build.
+type world struct {
+	t      *testing.T
+	root   string
+	work   string
+	record string
+	out    *bytes.Buffer
+	layer  *gittest.Repo
+}
+
+var imageRecipes = map[string]string{
+	"xenclient-initramfs-image":           `IMAGE_FSTYPES = "cpio.gz"`,
+	"xenclient-stubdomain-initramfs-image": `IMAGE_FSTYPES = "cpio.gz"`,
+	"xenclient-dom0-image":                `IMAGE_FSTYPES = "ext3.gz"`,
+	"xenclient-uivm-image":                `IMAGE_FSTYPES = "ext3.vhd.gz"`,
+	"xenclient-ndvm-image":                `IMAGE_FSTYPES = "ext3.disk.vhd.gz"`,
+	"xenclient-installer-image": `IMAGE_FSTYPES = "cpio.gz"
+XTBUILD_FAKE_DEPLOY = "bzImage-${MACHINE}.bin xen.gz tboot.gz gm45.acm ivb_snb.acm iso/isolinux.cfg netboot/pxelinux.cfg"`,
+	"xenclient-installer-part2-image": `IMAGE_FSTYPES = "tar.bz2"`,
+}
+
+func newWorld(t *testing.T, extraTOML string) *world {
+	t.Helper()
+	root := t.TempDir()
+	w := &world{t: t, root: root, work: filepath.Join(root, "work"), record: filepath.Join(root, "bitbake-calls.jsonl"), out: &bytes.Buffer{}}
+	bb := gittest.New(t, filepath.Join(root, "up", "bitbake"), "2.8")
+	bb.Commit("bin/bitbake", "#!/bin/sh\n# stand-in: runs the test's fake bitbake\nexec \"$XTBUILD_FAKE_BITBAKE\" \"$@\"\n", "stand-in bitbake")
+	gittest.Git(t, bb.Dir, "update-index", "--chmod=+x", "bin/bitbake")
+	gittest.Git(t, bb.Dir, "commit", "-q", "-m", "exec bit")
+	w.layer = gittest.New(t, filepath.Join(root, "up", "xenclient-oe"), "master")
+	for name, body := range imageRecipes {
+		w.layer.Commit("recipes/images/"+name+".bb", "SUMMARY = \""+name+"\"\nLICENSE = \"MIT\"\n"+body+"\ninherit image\n", "add "+name)
+	}
+	os.MkdirAll(filepath.Join(w.work, "certs"), 0o755)
+	for _, f := range []string{"prod-cacert.pem", "dev-cacert.pem"} {
+		os.WriteFile(filepath.Join(w.work, "certs", f), []byte("stand-in certificate\n"), 0o644)
+	}
+	toml := fmt.Sprintf(`[build]
+id = "42"
+steps = ["setupoe", "initramfs", "dom0", "installer"]
+server_timeout = 0
+
+[[layer]]
+name = "bitbake"
+url = %q
+kind = "bitbake"
+sublayers = []
+
+[[layer]]
+name = "xenclient-oe"
+url = %q
+kind = "openxt"
+sublayers = ["."]
+%s`, bb.Dir, w.layer.Dir, extraTOML)
+	os.WriteFile(filepath.Join(w.work, "xtbuild.toml"), []byte(toml), 0o644)
+	t.Setenv("XTBUILD_FAKE_BITBAKE", fakeBitbake)
+	t.Setenv("XTBUILD_FAKE_RECORD", w.record)
+	t.Setenv("XTBUILD_FAKE_FAIL", "")
+	t.Setenv("XTBUILD_FAKE_TASK_MS", "")
+	return w
+}
+
+func (w *world) env(opts config.Options) *Env {
+	w.t.Helper()
+	c, err := config.Load(filepath.Join(w.work, "xtbuild.toml"), func(string) string { return "" })
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return &Env{Config: c, Options: opts, Term: term.NewPlain(w.out), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// calls returns the stand-in's invocations so far.
+func (w *world) calls() []map[string]any {
+	data, _ := os.ReadFile(w.record)
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		json.Unmarshal([]byte(l), &m)
+		out = append(out, m)
+	}
+	return out
+}
+
+func (w *world) outDir() string { return filepath.Join(w.work, "build-output", "openxt-dev-42-master") }

@@ -1,0 +1,90 @@
+package steps
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/gittest"
+)
+
+// Re-running setupoe with nothing changed rewrites nothing.
+func TestSetupOERerunIsNoop(t *testing.T) {
+	w := newWorld(t, "")
+	third := gittest.New(t, filepath.Join(w.root, "up", "meta-measured"), "main")
+	f := filepath.Join(w.work, "xtbuild.toml")
+	data, _ := os.ReadFile(f)
+	os.WriteFile(f, append(data, []byte("\n[[layer]]\nname = \"meta-measured\"\nurl = \""+third.Dir+"\"\nbranch = \"main\"\nsublayers = [\".\"]\n")...), 0o644)
+	e := w.env(config.Options{})
+	if err := SetupOE(context.Background(), e); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	bd := e.Config.BuildDir()
+	files := []string{
+		filepath.Join(bd, "conf/local.conf"), filepath.Join(bd, "conf/bblayers.conf"),
+		filepath.Join(bd, EffectiveConfig), e.Config.LockFile(),
+		filepath.Join(bd, "repos/meta-measured/.git/HEAD"), filepath.Join(bd, "repos/xenclient-oe/.git/index"),
+	}
+	mtimes := map[string]time.Time{}
+	for _, p := range files {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mtimes[p] = st.ModTime()
+	}
+	if bbl, _ := os.ReadFile(files[1]); !strings.Contains(string(bbl), "${TOPDIR}/repos/meta-measured \\") {
+		t.Errorf("bblayers.conf:\n%s", bbl)
+	}
+	time.Sleep(20 * time.Millisecond)
+	w.out.Reset()
+	if err := SetupOE(context.Background(), w.env(config.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	for p, mt := range mtimes {
+		if st, _ := os.Stat(p); !st.ModTime().Equal(mt) {
+			t.Errorf("%s rewritten", p)
+		}
+	}
+	if strings.Contains(w.out.String(), "wrote") {
+		t.Errorf("second run wrote files:\n%s", w.out)
+	}
+	for _, want := range []string{"layer bitbake: unchanged at", "layer meta-measured: unchanged at"} {
+		if !strings.Contains(w.out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, w.out)
+		}
+	}
+}
+
+func TestSetupOELockedRefusesMismatch(t *testing.T) {
+	w := newWorld(t, "")
+	if err := SetupOE(context.Background(), w.env(config.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	// The config now pins another commit than the lock records.
+	first := w.layer.Head()
+	w.layer.Commit("README", "x\n", "later")
+	f := filepath.Join(w.work, "xtbuild.toml")
+	data, _ := os.ReadFile(f)
+	os.WriteFile(f, []byte(strings.Replace(string(data), "kind = \"openxt\"", "kind = \"openxt\"\ncommit = \""+w.layer.Head()+"\"", 1)), 0o644)
+	err := SetupOE(context.Background(), w.env(config.Options{Locked: true}))
+	if err == nil || !strings.Contains(err.Error(), "XTBUILD_LOCKED=1 but xtbuild.lock does not match the config") {
+		t.Fatalf("error = %v", err)
+	}
+	if head := gittest.Git(t, filepath.Join(w.work, "build/repos/xenclient-oe"), "rev-parse", "HEAD"); head != first {
+		t.Error("locked setupoe moved the layer")
+	}
+}
+
+func TestSetupOEWithoutCertsSaysHowToFix(t *testing.T) {
+	w := newWorld(t, "")
+	os.RemoveAll(filepath.Join(w.work, "certs"))
+	err := SetupOE(context.Background(), w.env(config.Options{}))
+	if err == nil || !strings.Contains(err.Error(), "go run mage.go keys") {
+		t.Fatalf("error = %v", err)
+	}
+}
