@@ -133,4 +133,3 @@ func collectLicences(deployDir, outDir string, c *config.Config) ([]Artifact, er
 	}
 	return arts, nil
 }
-

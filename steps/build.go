@@ -277,4 +277,3 @@ func linkTree(src, dst string) error {
 		return linkOrCopy(p, target)
 	})
 }
-

@@ -48,11 +48,11 @@ type world struct {
 }
 
 var imageRecipes = map[string]string{
-	"xenclient-initramfs-image":           `IMAGE_FSTYPES = "cpio.gz"`,
+	"xenclient-initramfs-image":            `IMAGE_FSTYPES = "cpio.gz"`,
 	"xenclient-stubdomain-initramfs-image": `IMAGE_FSTYPES = "cpio.gz"`,
-	"xenclient-dom0-image":                `IMAGE_FSTYPES = "ext3.gz"`,
-	"xenclient-uivm-image":                `IMAGE_FSTYPES = "ext3.vhd.gz"`,
-	"xenclient-ndvm-image":                `IMAGE_FSTYPES = "ext3.disk.vhd.gz"`,
+	"xenclient-dom0-image":                 `IMAGE_FSTYPES = "ext3.gz"`,
+	"xenclient-uivm-image":                 `IMAGE_FSTYPES = "ext3.vhd.gz"`,
+	"xenclient-ndvm-image":                 `IMAGE_FSTYPES = "ext3.disk.vhd.gz"`,
 	"xenclient-installer-image": `IMAGE_FSTYPES = "cpio.gz"
 XTBUILD_FAKE_DEPLOY = "bzImage-${MACHINE}.bin xen.gz tboot.gz gm45.acm ivb_snb.acm iso/isolinux.cfg netboot/pxelinux.cfg"`,
 	"xenclient-installer-part2-image": `IMAGE_FSTYPES = "tar.bz2"`,
