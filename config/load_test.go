@@ -74,7 +74,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unquotable conf value", "[build]\ndistro = \"a\\\"b'c\"\n",
 			[]string{`cfg.toml:2: build.distro: cannot be written to local.conf: value cannot be written as a BitBake string: contains both ' and "`}},
 		{"bad extra line", "[local_conf]\nextra = ['FOO = bar']\n",
-			[]string{`cfg.toml:2: local_conf.extra[0]: not valid BitBake syntax: value must be quoted: bar`}},
+			[]string{`cfg.toml:2: local_conf.extra[0]: not valid BitBake syntax: value must be quoted: FOO = bar`}},
 		{"unsupported release", "[build]\nrelease = \"zeus\"\n",
 			[]string{`cfg.toml:2: build.release: unsupported Yocto release "zeus" (supported: dunfell, kirkstone, langdale, mickledore, nanbield, scarthgap, styhead, walnascar)`}},
 		{"branch and tag", "[[layer]]\nname = \"a\"\nurl = \"/a\"\nbranch = \"m\"\ntag = \"v1\"\n",
