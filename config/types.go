@@ -15,6 +15,7 @@ type Config struct {
 	Steps     map[string]Step  `toml:"steps" doc:"Step definitions, keyed by step name. Keys you set are merged into the profile's step of that name; a new name adds a step."`
 	Boards    map[string]Board `toml:"boards" doc:"Target board profiles: a MACHINE, an image and the layers and tools it needs."`
 	ACMs      []ACM            `toml:"acm" doc:"License-walled files (Intel SINIT ACMs) that must be dropped into the mirror by hand."`
+	Recipes   Recipes          `toml:"recipes" doc:"The generated layer that bakes xtbuild's tools (the xt binary) into images."`
 
 	// Source says where this configuration came from; not part of the TOML.
 	Source Source `toml:"-"`
@@ -134,6 +135,7 @@ type Layer struct {
 	Kind      string   `toml:"kind" doc:"openxt, oe, bitbake or other: selects the default branch."`
 	Path      string   `toml:"path" doc:"Checkout directory relative to layers_dir (default: name)."`
 	Sublayers []string `toml:"sublayers" doc:"Layer directories inside the repository added to BBLAYERS (\".\" for the root). Empty adds none (bitbake itself)."`
+	BoardOnly bool     `toml:"board_only" doc:"Only for board builds that name this layer; left out of the main build."`
 }
 
 // Step is one build step.
@@ -168,4 +170,21 @@ type ACM struct {
 	Name   string `toml:"name" doc:"File name as the recipe fetches it from the mirror."`
 	SHA256 string `toml:"sha256" doc:"Expected sha256 of the file."`
 	Source string `toml:"source" doc:"Where a person gets it (URL of the license page)."`
+}
+
+// Recipes configures the generated tools layer (recipes/).
+type Recipes struct {
+	Enabled      bool                `toml:"enabled" doc:"Generate the layer with recipes and add it to BBLAYERS."`
+	Dir          string              `toml:"dir" doc:"Layer directory, relative to build_dir."`
+	Source       string              `toml:"source" doc:"git (fetch the project's repository at its HEAD commit) or local (this checkout, for development)."`
+	URL          string              `toml:"url" doc:"Git URL of the xtbuild repository, for source = git."`
+	Branch       string              `toml:"branch" doc:"Branch holding SRCREV, for source = git."`
+	LocalPath    string              `toml:"local_path" doc:"Checkout used for source = local (default: the config file's directory)."`
+	License      string              `toml:"license" doc:"SPDX license of xtbuild, the recipe's LICENSE."`
+	LicenseFile  string              `toml:"license_file" doc:"License file whose md5 goes into LIC_FILES_CHKSUM."`
+	Version      string              `toml:"version" doc:"PV of the tools recipe."`
+	VendorURL    string              `toml:"vendor_url" doc:"Base URL of the mirror holding the vendored Go modules tarball (default: the local mirror as file://)."`
+	Priority     int                 `toml:"priority" doc:"BBFILE_PRIORITY of the layer."`
+	LayerDepends []string            `toml:"layer_depends" doc:"LAYERDEPENDS of the layer."`
+	Images       map[string][]string `toml:"images" doc:"Image recipe → tools it carries (ds1077l, tpm, txt, serial); boards add theirs."`
 }

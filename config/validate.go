@@ -112,6 +112,8 @@ func validate(c *Config, file string, kl keyLines) Errors {
 		v.add("host.min_free_gib", "must be 0 or more, got %d", c.Host.MinFreeGiB)
 	}
 	v.validateBoards(c)
+	v.validateMirrorConfig(c)
+	v.validateRecipes(c.Recipes)
 	seenACM := map[string]bool{}
 	for i, a := range c.ACMs {
 		key := fmt.Sprintf("acm[%d]", i)
@@ -419,4 +421,26 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func (v *validator) validateRecipes(r Recipes) {
+	v.relPath("recipes.dir", r.Dir, true)
+	if r.Source != "git" && r.Source != "local" {
+		v.add("recipes.source", "want git or local, got %q", r.Source)
+	}
+	if r.Source == "git" && r.URL == "" {
+		v.add("recipes.url", "missing required value for source = git")
+	}
+	names := make([]string, 0, len(r.Images))
+	for img := range r.Images {
+		names = append(names, img)
+	}
+	sort.Strings(names)
+	for _, img := range names {
+		for i, t := range r.Images[img] {
+			if !contains(toolNames, t) {
+				v.add(fmt.Sprintf("recipes.images.%s[%d]", img, i), "unknown tool %q (known: %s)", t, strings.Join(toolNames, ", "))
+			}
+		}
+	}
 }
