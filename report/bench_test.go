@@ -59,3 +59,31 @@ func BenchmarkReport10k(b *testing.B) {
 	b.ReportMetric(float64(jsonSize)/(1<<20), "json-MiB")
 	b.ReportMetric(float64(tasks), "tasks")
 }
+
+// BenchmarkReport10kWithHistory is the end-of-build path with a previous
+// build in the history: Run (parse, analyse, load and compare the previous
+// report.json, write index.html, report.json and the history entry).
+func BenchmarkReport10kWithHistory(b *testing.B) {
+	buildDir, graph, _ := bigBuild(b)
+	out := b.TempDir()
+	// The previous build: same graph, fewer recipes from sstate, one slower compile.
+	prevDir := filepath.Join(b.TempDir(), "20261125080000")
+	if _, err := buildstatsgen.Synthesize(context.Background(), prevDir, buildstatsgen.Spec{
+		Recipes: 930, Threads: 16, Seed: 42, Sstate: 0.2, Start: 1_763_900_000}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := Run(context.Background(), Options{Buildstats: []StepBuildstats{{Step: "image", Dir: prevDir}}, TaskDepends: graph}, out, io.Discard); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		r, err := Run(context.Background(), Options{Buildstats: []StepBuildstats{{Step: "image", Dir: buildDir}}, TaskDepends: graph}, out, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Comparison == nil {
+			b.Fatal("no comparison with the previous build")
+		}
+	}
+}
