@@ -25,3 +25,39 @@ func Migrate(ctx context.Context, path string) error { return targets.Migrate(ct
 
 // Init writes the built-in OpenXT profile as a starting xtbuild.toml.
 func Init(ctx context.Context) error { return targets.Init(ctx) }
+
+// Build runs every configured step (build.steps or XTBUILD_STEPS), dependencies first; completed steps are skipped on a re-run (XTBUILD_FORCE=1 rebuilds).
+func Build(ctx context.Context) error { return targets.Build(ctx) }
+
+// Step runs the named step (any step the config defines) after its dependencies.
+func Step(ctx context.Context, name string) error { return targets.Step(ctx, name) }
+
+// Initramfs builds the dom0 early-boot initramfs (MACHINE xenclient-dom0).
+func Initramfs(ctx context.Context) error { return targets.Step(ctx, "initramfs") }
+
+// Stubinitramfs builds the qemu stubdomain initramfs (MACHINE xenclient-stubdomain).
+func Stubinitramfs(ctx context.Context) error { return targets.Step(ctx, "stubinitramfs") }
+
+// Dom0 builds the dom0 root filesystem, after initramfs and stubinitramfs. XTBUILD_COPY_ONLY=1 only copies its outputs.
+func Dom0(ctx context.Context) error { return targets.Step(ctx, "dom0") }
+
+// Uivm builds the UI VM image.
+func Uivm(ctx context.Context) error { return targets.Step(ctx, "uivm") }
+
+// Ndvm builds the network VM image.
+func Ndvm(ctx context.Context) error { return targets.Step(ctx, "ndvm") }
+
+// Syncvm builds the synchronizer VM image.
+func Syncvm(ctx context.Context) error { return targets.Step(ctx, "syncvm") }
+
+// Installer builds installer part 1 with kernel, Xen, tboot and ACMs (MACHINE openxt-installer).
+func Installer(ctx context.Context) error { return targets.Step(ctx, "installer") }
+
+// Installer2 builds installer part 2 (control.tar.bz2).
+func Installer2(ctx context.Context) error { return targets.Step(ctx, "installer2") }
+
+// Syncui builds the synchronizer web UI tarballs.
+func Syncui(ctx context.Context) error { return targets.Step(ctx, "syncui") }
+
+// License collects every image's licences CSV into raw/licences/ (after all images).
+func License(ctx context.Context) error { return targets.Step(ctx, "license") }

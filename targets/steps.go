@@ -1,0 +1,39 @@
+package targets
+
+import (
+	"context"
+
+	"github.com/xtbuild/xtbuild/steps"
+)
+
+// Build runs the configured step list (build.steps, XTBUILD_STEPS).
+func Build(ctx context.Context) error {
+	return run(func(ctx context.Context, e *steps.Env) error {
+		registerKinds(e)
+		_, err := steps.Build(ctx, e)
+		return err
+	})
+}
+
+// Step runs one named step with its dependencies first. Unknown names fail
+// with the list of known steps.
+func Step(ctx context.Context, name string) error {
+	return run(func(ctx context.Context, e *steps.Env) error {
+		registerKinds(e)
+		_, err := steps.Build(ctx, e, name)
+		return err
+	})
+}
+
+// registerKinds plugs in the step kinds implemented by other packages.
+func registerKinds(e *steps.Env) {
+	if e.Kinds == nil {
+		e.Kinds = map[string]steps.KindFunc{}
+	}
+	for k, f := range extraKinds {
+		e.Kinds[k] = f
+	}
+}
+
+// extraKinds is filled by the files wiring ship and upload.
+var extraKinds = map[string]steps.KindFunc{}
