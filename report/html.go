@@ -290,13 +290,16 @@ func timelineWidth(wall float64) float64 {
 	return math.Min(math.Max(wall*2, 1100), 24000)
 }
 
+// tickStep picks a round interval that puts ticks at least 90 px apart; for
+// absurd spans (a damaged timestamp) it falls back to whatever does.
 func tickStep(wall, width float64) float64 {
-	for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400} {
-		if s*width/math.Max(wall, 1) >= 90 {
+	wall = math.Max(wall, 1)
+	for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400} {
+		if s*width/wall >= 90 {
 			return s
 		}
 	}
-	return 28800
+	return math.Ceil(wall * 90 / math.Max(width, 1))
 }
 
 func (r *Report) timelineSVG(bw *bufio.Writer) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -363,4 +364,67 @@ func TestMain_CLI(t *testing.T) {
 	if code := Main(context.Background(), []string{"-out", out, filepath.Join(out, "missing")}, &stdout, &stderr); code != 1 {
 		t.Errorf("missing dir: exit %d, want 1", code)
 	}
+}
+
+func TestEmptyAndDegenerateBuilds(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "20260101000000")
+	if err := os.MkdirAll(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(empty, "build_stats"), []byte("Host Info: Linux x \nBuild Started: 1000.00 \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := generate(t, Options{Buildstats: []StepBuildstats{{Step: "s", Dir: empty}}})
+	var page, text, js bytes.Buffer
+	if err := r.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != "incomplete" || r.Totals.Tasks != 0 || !strings.Contains(page.String(), "</html>") {
+		t.Errorf("empty build: status %s", r.Status)
+	}
+	if _, err := Generate(context.Background(), Options{}); err == nil {
+		t.Error("no buildstats must be an error")
+	}
+}
+
+// FuzzReport feeds arbitrary content as one task file of the complete fixture
+// through the whole report: it must not fail, hang or lose a bar.
+func FuzzReport(f *testing.F) {
+	f.Add([]byte("Event: TaskStarted \nStarted: 1764000100.00 \n"))
+	f.Add([]byte("Started: 1e15\nEnded: -1e15\nStatus: FAILED \n"))
+	f.Add([]byte("Started: 1764000100\nEnded: 1764000050\nElapsed time: 9999999 seconds\n"))
+	src := filepath.Join("testdata", "buildstats", "complete")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "20251124160000", "busybox-1.36.1-r0", "do_fuzz"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Generate(context.Background(), Options{Buildstats: []StepBuildstats{{Step: "s", Dir: dir}}, TaskDepends: graphFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page bytes.Buffer
+		if err := r.WriteHTML(&page); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(barRe.FindAllIndex(page.Bytes(), -1)); n != 17 {
+			t.Fatalf("%d bars, want 17", n)
+		}
+		if page.Len() > 5<<20 {
+			t.Fatalf("page of %d bytes", page.Len())
+		}
+		if err := r.WriteText(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
