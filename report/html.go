@@ -369,7 +369,7 @@ func (r *Report) timelineSVG(bw *bufio.Writer) {
 
 func cpuText(t *TaskRecord) string {
 	if !t.HasCPU {
-		return "no"
+		return "not recorded"
 	}
 	s := fmtDur(t.CPU)
 	if t.Duration > 0 {
