@@ -104,7 +104,6 @@ func TestPopulateSurvivesSIGKILL(t *testing.T) {
 	t.Logf("killed after %d of %d files; resume removed %d temporaries", len(idx), len(files), st.StrayTemps)
 }
 
-
 // A transfer cancelled inside a file removes its temporary at once.
 func TestCancelledTransferLeavesNothing(t *testing.T) {
 	for _, copyMode := range []bool{false, true} {
