@@ -65,7 +65,7 @@ var vcsWorkDirs = map[string]bool{
 }
 
 type download struct {
-	name string      // slash path relative to DL_DIR and to the mirror
+	name string      // name in the mirror: the file's base name
 	src  string      // path in DL_DIR
 	info fs.FileInfo // of the file the path resolves to
 }
@@ -338,9 +338,11 @@ func (p *populator) done(name, sum string, a Action, how string, n int64) error 
 	return nil
 }
 
-// completedDownloads lists the files of dlDir that have a .done stamp,
-// sorted by name. skipped lists stamped files that cannot be mirrored.
+// completedDownloads lists the files of dlDir that have a .done stamp, in
+// lexical order of their DL_DIR paths (which decides between two files of
+// the same base name). skipped lists stamped files that cannot be mirrored.
 func completedDownloads(dlDir, mirrorDir string) (out []download, skipped []string, err error) {
+	seen := map[string]string{} // base name → DL_DIR path it came from
 	err = filepath.WalkDir(dlDir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -375,11 +377,20 @@ func completedDownloads(dlDir, mirrorDir string) (out []download, skipped []stri
 			skipped = append(skipped, rel+": not a regular file")
 			return nil
 		}
-		if err := checkRel(rel); err != nil {
+		// BitBake looks a download up in a premirror by its base name, also
+		// one it keeps in a DL_DIR subdirectory (uninative/<sha>/...), so the
+		// mirror is flat.
+		base := filepath.Base(path)
+		if err := checkRel(base); err != nil {
 			skipped = append(skipped, err.Error())
 			return nil
 		}
-		out = append(out, download{name: rel, src: path, info: info})
+		if first, dup := seen[base]; dup {
+			skipped = append(skipped, fmt.Sprintf("%s: a mirror holds one file named %s, taken from %s", rel, base, first))
+			return nil
+		}
+		seen[base] = rel
+		out = append(out, download{name: base, src: path, info: info})
 		return nil
 	})
 	if err != nil {
