@@ -61,3 +61,9 @@ func Syncui(ctx context.Context) error { return targets.Step(ctx, "syncui") }
 
 // License collects every image's licences CSV into raw/licences/ (after all images).
 func License(ctx context.Context) error { return targets.Step(ctx, "license") }
+
+// Recipes generates the layer that bakes the xt tools into images (recipes.dir, default build/meta-xtbuild-tools); setupoe does it too when recipes.enabled.
+func Recipes(ctx context.Context) error { return targets.Recipes(ctx) }
+
+// Report writes build-output/<NAME>/report/index.html (timeline, critical path, sstate reuse, regressions) from the kept buildstats; build runs it at the end. XTBUILD_AGAINST=DIR compares with another build.
+func Report(ctx context.Context) error { return targets.Report(ctx) }

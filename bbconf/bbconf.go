@@ -171,8 +171,16 @@ func BBLayers(c *config.Config) ([]byte, error) {
 }
 
 // ExtraLayers lists layer directories that are not git repositories of the
-// config (the generated tools layer).
-func ExtraLayers(c *config.Config) []string { return nil }
+// config: the generated tools layer, when enabled.
+func ExtraLayers(c *config.Config) []string {
+	if !c.Recipes.Enabled {
+		return nil
+	}
+	if filepath.IsAbs(c.Recipes.Dir) {
+		return []string{c.Recipes.Dir}
+	}
+	return []string{filepath.Join(c.BuildDir(), c.Recipes.Dir)}
+}
 
 // LocalConf renders conf/local.conf.
 func LocalConf(c *config.Config, buildName string) ([]byte, error) {

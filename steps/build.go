@@ -96,6 +96,12 @@ func Build(ctx context.Context, e *Env, names ...string) ([]Result, error) {
 		stopServer(context.WithoutCancel(ctx), e)
 	}
 	printSummary(e, results)
+	// The report is written for failed builds too: that is when it helps most.
+	if usedBitbake {
+		if err := Report(context.WithoutCancel(ctx), e, p); err != nil {
+			e.Log.Warn("build report", "err", err)
+		}
+	}
 	return results, buildErr
 }
 

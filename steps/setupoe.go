@@ -59,6 +59,15 @@ func SetupOE(ctx context.Context, e *Env) error {
 	if err := checkCerts(c); err != nil {
 		return err
 	}
+	if c.Recipes.Enabled {
+		changed, err := ToolsLayer(ctx, e)
+		if err != nil {
+			return fmt.Errorf("setupoe: %w", err)
+		}
+		for _, f := range changed {
+			e.Term.Printf("recipes: %s", f)
+		}
+	}
 	wrote, err := bbconf.Write(c, plan.BuildName(c))
 	if err != nil {
 		return fmt.Errorf("setupoe: %w", err)

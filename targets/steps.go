@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 
+	"github.com/xtbuild/xtbuild/plan"
 	"github.com/xtbuild/xtbuild/steps"
 )
 
@@ -37,3 +38,31 @@ func registerKinds(e *steps.Env) {
 
 // extraKinds is filled by the files wiring ship and upload.
 var extraKinds = map[string]steps.KindFunc{}
+
+// Recipes generates the tools layer (meta-xtbuild-tools) from the config.
+func Recipes(ctx context.Context) error {
+	return run(func(ctx context.Context, e *steps.Env) error {
+		changed, err := steps.ToolsLayer(ctx, e)
+		if err != nil {
+			return err
+		}
+		if len(changed) == 0 {
+			e.Term.Printf("recipes: %s is up to date", steps.ToolsLayerDir(e.Config))
+		}
+		for _, f := range changed {
+			e.Term.Printf("recipes: %s", f)
+		}
+		return nil
+	})
+}
+
+// Report writes the build report for the current build from its kept buildstats.
+func Report(ctx context.Context) error {
+	return run(func(ctx context.Context, e *steps.Env) error {
+		p, err := plan.Resolve(e.Config, nil)
+		if err != nil {
+			return err
+		}
+		return steps.Report(ctx, e, p)
+	})
+}
