@@ -39,6 +39,31 @@ func lockMirror(dir string) (*lock, error) {
 }
 
 func (l *lock) unlock() {
+	if l == nil {
+		return
+	}
 	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
+}
+
+// lockShared keeps Verify from reading a mirror while a writer holds it,
+// which would report files in flight as problems. A mirror without a lock
+// file never had a writer; it may be read-only (a carried disk), so the
+// lock file is neither created nor opened for writing.
+func lockShared(dir string) (*lock, error) {
+	f, err := os.Open(filepath.Join(dir, lockName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open mirror lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s; verify when it has finished", ErrBusy, dir)
+		}
+		return nil, fmt.Errorf("lock mirror %s: %w", dir, err)
+	}
+	return &lock{f: f}, nil
 }

@@ -413,9 +413,30 @@ func TestPopulateLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lk.unlock()
 	if _, err := Populate(context.Background(), dl, mir, Options{}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("err %v, want ErrBusy", err)
+	}
+	if _, err := Verify(context.Background(), mir); !errors.Is(err, ErrBusy) {
+		t.Fatalf("verify during a write: %v, want ErrBusy", err)
+	}
+	lk.unlock()
+	// Readers do not block each other, and a read-only mirror without a
+	// lock file verifies.
+	r1, err := lockShared(mir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r1.unlock()
+	if _, err := Verify(context.Background(), mir); err != nil {
+		t.Fatalf("verify beside another reader: %v", err)
+	}
+	ro := t.TempDir()
+	if err := os.Chmod(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(ro, 0o755)
+	if _, err := Verify(context.Background(), ro); err != nil {
+		t.Fatalf("verify of an empty read-only mirror: %v", err)
 	}
 }
 

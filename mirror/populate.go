@@ -122,7 +122,7 @@ func Populate(ctx context.Context, dlDir, mirrorDir string, opts Options) (Stats
 	}
 	st.Skipped = skipped
 	for _, s := range skipped {
-		log.Warn("not mirrored", "file", s)
+		log.Debug("not mirrored", "why", s) // returned in Stats.Skipped
 	}
 
 	p := &populator{

@@ -77,6 +77,11 @@ func VerifyWith(ctx context.Context, mirrorDir string, opts VerifyOptions) (Repo
 		return rep, fmt.Errorf("open mirror: %w", err)
 	}
 	defer root.Close()
+	lk, err := lockShared(mirrorDir)
+	if err != nil {
+		return rep, err
+	}
+	defer lk.unlock()
 	idx, err := ReadIndex(mirrorDir)
 	if err != nil {
 		return rep, err
