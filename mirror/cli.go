@@ -36,6 +36,9 @@ func RunVerify(ctx context.Context, c *config.Config, w io.Writer) error {
 	for _, p := range rep.Problems {
 		fmt.Fprintln(w, p)
 	}
+	if len(rep.Problems) > 0 {
+		fmt.Fprintln(w, "to repair: delete the corrupt files, then run mirror:populate (copies downloads still in DL_DIR again and indexes them) or mirror:add FILE (licence-walled files)")
+	}
 	if err != nil {
 		return fmt.Errorf("mirror:verify: %w", err)
 	}
