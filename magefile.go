@@ -67,3 +67,15 @@ func Recipes(ctx context.Context) error { return targets.Recipes(ctx) }
 
 // Report writes build-output/<NAME>/report/index.html (timeline, critical path, sstate reuse, regressions) from the kept buildstats; build runs it at the end. XTBUILD_AGAINST=DIR compares with another build.
 func Report(ctx context.Context) error { return targets.Report(ctx) }
+
+// Keys creates the OpenXT signing inputs in certs/: prod CA, dev CA and a dev signing cert (child of the dev CA), keys 0600, never overwriting. The passphrase env (PASSPHRASE) encrypts them when set.
+func Keys(ctx context.Context) error { return targets.Keys(ctx) }
+
+// Sign writes and signs repository/packages.main with the dev key; XTBUILD_RELEASE=1 re-signs it with the production key and re-assembles the ISO and update.
+func Sign(ctx context.Context) error { return targets.Sign(ctx) }
+
+// Verify checks the repository as a device does: exit 0 valid, 1 signature invalid, 2 metadata invalid; XTBUILD_DEV=1 also accepts the dev CA.
+func Verify(ctx context.Context) error { return targets.Verify(ctx) }
+
+// Ship signs the repository and assembles the installer ISO, netboot and update tarballs (after every image it needs).
+func Ship(ctx context.Context) error { return targets.Step(ctx, "ship") }

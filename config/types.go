@@ -163,6 +163,16 @@ type Board struct {
 	Layers  []string `toml:"layers" doc:"Names of [[layer]] entries the board needs in BBLAYERS beyond the common ones."`
 	Tools   []string `toml:"tools" doc:"xtbuild tools carried by the image: ds1077l, tpm, txt, serial."`
 	Doc     string   `toml:"doc" doc:"One-line description."`
+	// A board on another Yocto release than the main build brings its own
+	// bitbake and core layers (see config/boards.go).
+	Release       string     `toml:"release" doc:"Yocto series of the board's layers; empty means build.release."`
+	OEBranch      string     `toml:"oe_branch" doc:"Default branch of the board's oe layers; empty means build.oe_branch."`
+	BitbakeBranch string     `toml:"bitbake_branch" doc:"Default branch of the board's bitbake layer; empty means build.bitbake_branch."`
+	Distro        string     `toml:"distro" doc:"DISTRO of the board build; empty means build.distro, or nodistro for a board with its own bitbake."`
+	Repos         []Layer    `toml:"layer" doc:"The board's own layer repositories ([[boards.<name>.layer]], same keys as [[layer]]). One of kind bitbake makes the board standalone: it then uses none of the main build's layers."`
+	Artifacts     []Artifact `toml:"artifacts" doc:"Deploy outputs beyond the image files (images/{machine}/<image>-{machine}.*), e.g. kernel, tboot, ACMs."`
+	ACMs          []ACM      `toml:"acm" doc:"License-walled files the board's image needs, added to [[acm]] for board builds."`
+	LocalConf     []string   `toml:"local_conf" doc:"Lines added to local.conf for board builds, each checked as BitBake syntax."`
 }
 
 // ACM is a license-walled file that a person must download by hand.
