@@ -26,7 +26,7 @@ import (
 // DefaultFile is the config file looked for in the current directory.
 const DefaultFile = "xtbuild.toml"
 
-//go:embed profiles/openxt.toml
+//go:embed profiles/openxt.toml profiles/boards.toml
 var profileFS embed.FS
 
 const profileName = "built-in profile"
@@ -42,6 +42,7 @@ func profile() (*Config, toml.MetaData) {
 	if err != nil {
 		panic(fmt.Sprintf("embedded profile: %v", err))
 	}
+	addBoardProfiles(&c)
 	return &c, md
 }
 
