@@ -210,6 +210,9 @@ func LocalConf(c *config.Config, buildName string) ([]byte, error) {
 		w.set("INHERIT", "+=", "freezer")
 	}
 	w.blank()
+	if err := reproLines(w, c); err != nil {
+		return nil, err
+	}
 
 	mirrorLines(w, c)
 
