@@ -8,6 +8,8 @@ package main
 import (
 	"context"
 
+	"github.com/magefile/mage/mg"
+
 	"github.com/xtbuild/xtbuild/targets"
 )
 
@@ -79,3 +81,27 @@ func Verify(ctx context.Context) error { return targets.Verify(ctx) }
 
 // Ship signs the repository and assembles the installer ISO, netboot and update tarballs (after every image it needs).
 func Ship(ctx context.Context) error { return targets.Step(ctx, "ship") }
+
+// Poll runs the git poller: mirrors many repos, fetches them in parallel and feeds each moved ref to a post-receive hook and/or buildbot's change hook (config: TOML or twobit-git-poller INI).
+func Poll(ctx context.Context, config string) error { return targets.Poll(ctx, config) }
+
+// Buildbot holds the buildbot targets.
+type Buildbot mg.Namespace
+
+// Config writes the buildbot master.cfg ([buildbot]): checkout, compile, one ShellCommand per step, sign, upload, and the change hook the poller feeds.
+func (Buildbot) Config(ctx context.Context) error { return targets.BuildbotConfig(ctx) }
+
+// Mirror holds the source mirror targets.
+type Mirror mg.Namespace
+
+// Populate copies (hard-links) completed downloads from DL_DIR into the mirror with a sha256 index; incremental and safe to interrupt.
+func (Mirror) Populate(ctx context.Context) error { return targets.MirrorPopulate(ctx) }
+
+// Verify re-hashes every mirror file against the index; exit 1 on any missing or corrupt file.
+func (Mirror) Verify(ctx context.Context) error { return targets.MirrorVerify(ctx) }
+
+// Serve serves the mirror read-only over HTTP for other build hosts (XTBUILD_LISTEN, default 127.0.0.1:8000).
+func (Mirror) Serve(ctx context.Context) error { return targets.MirrorServe(ctx) }
+
+// Add verifies a hand-downloaded license-walled file (an Intel SINIT ACM) against its [[acm]] sha256 and files it into the mirror.
+func (Mirror) Add(ctx context.Context, file string) error { return targets.MirrorAdd(ctx, file) }

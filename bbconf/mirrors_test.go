@@ -21,7 +21,7 @@ func TestMirrorLines(t *testing.T) {
 		want []string // lines that must be present (beyond the golden file)
 		not  []string // substrings that must be absent
 	}{
-		{"profile", "", []string{`PREMIRRORS:prepend = " \`, "https://.*/.* file:///srv/xtbuild/mirror/ \\n \\"},
+		{"profile", "", []string{`PREMIRRORS:prepend = " \`, "https://.*/.* file:///srv/xtbuild/source-mirror/ \\n \\"},
 			[]string{"BB_NO_NETWORK", "MIRRORS:append", "SSTATE_MIRRORS"}},
 		{"tarball", `
 [mirrors]
@@ -166,13 +166,13 @@ func TestRealBitbakeResolvesMirrors(t *testing.T) {
 		t.Fatalf("resolve.py: %v\n%s", err, out)
 	}
 	want := `https://downloads.xenproject.org/release/xen/4.18.0/xen-4.18.0.tar.gz
-    file:///srv/xtbuild/mirror/xen-4.18.0.tar.gz
+    file:///srv/xtbuild/source-mirror/xen-4.18.0.tar.gz
     http://mirror.example.org/tarballs/xen-4.18.0.tar.gz
 git://github.com/OpenXT/xenclient-oe.git;protocol=https;branch=master
-    file:///srv/xtbuild/mirror/git2_github.com.OpenXT.xenclient-oe.git.tar.gz
+    file:///srv/xtbuild/source-mirror/git2_github.com.OpenXT.xenclient-oe.git.tar.gz
     http://mirror.example.org/tarballs/git2_github.com.OpenXT.xenclient-oe.git.tar.gz
 https://openxt.ainfosec.com/mirror/openxt/4th_gen_i5_i7_SINIT_75.zip
-    file:///srv/xtbuild/mirror/4th_gen_i5_i7_SINIT_75.zip
+    file:///srv/xtbuild/source-mirror/4th_gen_i5_i7_SINIT_75.zip
     http://mirror.example.org/tarballs/4th_gen_i5_i7_SINIT_75.zip
 `
 	if string(out) != want {

@@ -93,6 +93,7 @@ type Options struct {
 	JSON     bool   // XTBUILD_JSON: machine-readable output where supported
 	Jobs     int    // XTBUILD_JOBS: parallel layer clones/fetches (0: default)
 	Against  string // XTBUILD_AGAINST: report regressions against this build dir
+	Listen   string // XTBUILD_LISTEN: address mirror:serve binds
 }
 
 // OptionVars documents each option variable (README and target help).
@@ -106,6 +107,7 @@ var OptionVars = []struct{ Name, Doc string }{
 	{"XTBUILD_JSON", "1: JSON output (plan, report, verify)"},
 	{"XTBUILD_JOBS", "N: parallel layer clones and fetches (default 8)"},
 	{"XTBUILD_AGAINST", "DIR: build dir to compare the report against"},
+	{"XTBUILD_LISTEN", "ADDR: address mirror:serve listens on (default 127.0.0.1:8000)"},
 }
 
 // LoadOptions reads the option variables. A malformed value is a usage error.
@@ -130,6 +132,7 @@ func LoadOptions(getenv Getenv) (Options, error) {
 		}
 	}
 	o.Against = getenv("XTBUILD_AGAINST")
+	o.Listen = getenv("XTBUILD_LISTEN")
 	if len(errs) > 0 {
 		return o, errs
 	}

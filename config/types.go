@@ -14,6 +14,7 @@ type Config struct {
 	Layers    []Layer          `toml:"layer" doc:"Layer repositories, in BBLAYERS order. A [[layer]] list in your file replaces the profile's list."`
 	Steps     map[string]Step  `toml:"steps" doc:"Step definitions, keyed by step name. Keys you set are merged into the profile's step of that name; a new name adds a step."`
 	Boards    map[string]Board `toml:"boards" doc:"Target board profiles: a MACHINE, an image and the layers and tools it needs."`
+	Buildbot  Buildbot         `toml:"buildbot" doc:"The buildbot master configuration buildbot:config generates (one builder running the steps)."`
 	ACMs      []ACM            `toml:"acm" doc:"License-walled files (Intel SINIT ACMs) that must be dropped into the mirror by hand."`
 	Recipes   Recipes          `toml:"recipes" doc:"The generated layer that bakes xtbuild's tools (the xt binary) into images."`
 
@@ -197,4 +198,22 @@ type Recipes struct {
 	Priority     int                 `toml:"priority" doc:"BBFILE_PRIORITY of the layer."`
 	LayerDepends []string            `toml:"layer_depends" doc:"LAYERDEPENDS of the layer."`
 	Images       map[string][]string `toml:"images" doc:"Image recipe → tools it carries (ds1077l, tpm, txt, serial); boards add theirs."`
+}
+
+// Buildbot configures the generated master.cfg (buildbot/).
+type Buildbot struct {
+	Title             string            `toml:"title" doc:"Name of the master in its web API."`
+	Builder           string            `toml:"builder" doc:"Builder (and scheduler) name."`
+	ConfigRepo        string            `toml:"config_repo" doc:"Git URL of the repository holding xtbuild.toml and the magefile, checked out by the first step."`
+	ConfigBranch      string            `toml:"config_branch" doc:"Branch of config_repo to build."`
+	Workers           []string          `toml:"workers" doc:"Worker names; their password comes from the environment variable named by worker_password_env."`
+	WorkerPasswordEnv string            `toml:"worker_password_env" doc:"Environment variable holding the workers' password when buildbot:config runs."`
+	Listen            string            `toml:"listen" doc:"Address the master binds."`
+	WorkerPort        int               `toml:"worker_port" doc:"Port workers connect to."`
+	WebPort           int               `toml:"web_port" doc:"Port of the REST API and /change_hook/base."`
+	URL               string            `toml:"url" doc:"The master's public URL (default http://listen:web_port/)."`
+	TreeStableSeconds int               `toml:"tree_stable_seconds" doc:"Seconds to wait for pushes to settle before a build starts."`
+	ChangeHookAuth    string            `toml:"change_hook_auth" doc:"File with user:password protecting /change_hook (relative to the master dir)."`
+	Env               map[string]string `toml:"env" doc:"Environment of every step, e.g. XTBUILD_LOCKED = \"1\"."`
+	Output            string            `toml:"output" doc:"Where buildbot:config writes master.cfg."`
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
 	"github.com/xtbuild/xtbuild/internal/buildlock"
+	"github.com/xtbuild/xtbuild/mirror"
 	"github.com/xtbuild/xtbuild/plan"
 )
 
@@ -50,6 +51,13 @@ func Build(ctx context.Context, e *Env, names ...string) ([]Result, error) {
 		return nil, err
 	}
 	outDir := filepath.Join(p.OutputDir, p.Name)
+	// License-walled files (ACMs) must be in the mirror before bitbake
+	// starts, not discovered missing hours into a build.
+	if needsBitbake(p) && !e.Options.CopyOnly {
+		if err := mirror.CheckACMs(c); err != nil {
+			return nil, err
+		}
+	}
 	var results []Result
 	var buildErr error
 	usedBitbake := false
@@ -103,6 +111,15 @@ func Build(ctx context.Context, e *Env, names ...string) ([]Result, error) {
 		}
 	}
 	return results, buildErr
+}
+
+func needsBitbake(p *plan.Plan) bool {
+	for _, s := range p.Steps {
+		if s.Kind == config.KindBitbake {
+			return true
+		}
+	}
+	return false
 }
 
 func runStep(ctx context.Context, e *Env, p *plan.Plan, s plan.Step, outDir, logPath string) error {

@@ -1,0 +1,84 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/xtbuild/xtbuild/buildbot"
+	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/exitcode"
+	"github.com/xtbuild/xtbuild/poller"
+	"github.com/xtbuild/xtbuild/steps"
+)
+
+// BuildbotConfig writes master.cfg: one builder that checks out the config
+// repository, compiles the targets, runs one ShellCommand per configured
+// step, then sign and upload; plus the change hook the poller feeds.
+func BuildbotConfig(ctx context.Context) error {
+	return run(func(ctx context.Context, e *steps.Env) error {
+		bc, err := buildbotConfig(e.Config)
+		if err != nil {
+			return err
+		}
+		out := e.Config.Abs(e.Config.Buildbot.Output)
+		if err := os.MkdirAll(dirOf(out), 0o755); err != nil {
+			return err
+		}
+		if err := buildbot.Write(out, bc); err != nil {
+			return err
+		}
+		e.Term.Printf("wrote %s (builder %s, %d steps)", out, bc.Builder, len(bc.Steps))
+		return nil
+	})
+}
+
+func dirOf(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[:i]
+		}
+	}
+	return "."
+}
+
+func buildbotConfig(c *config.Config) (buildbot.Config, error) {
+	b := c.Buildbot
+	if b.ConfigRepo == "" {
+		return buildbot.Config{}, exitcode.UsageError(fmt.Errorf("buildbot.config_repo is not set: name the git repository holding xtbuild.toml"))
+	}
+	pass := os.Getenv(b.WorkerPasswordEnv)
+	if pass == "" {
+		return buildbot.Config{}, exitcode.UsageError(fmt.Errorf("set %s to the workers' password (it is written into master.cfg, mode 0600)", b.WorkerPasswordEnv))
+	}
+	bc := buildbot.Config{
+		Title: b.Title, Builder: b.Builder, ConfigRepo: b.ConfigRepo, ConfigBranch: b.ConfigBranch,
+		Compile: []string{"go", "run", "mage.go", "-compile", "./xtbuild"},
+		Command: []string{"./xtbuild"},
+		Steps:   c.Build.Steps,
+		Sign:    "sign",
+		Env:     b.Env, BuildNumberEnv: "XTBUILD_ID",
+		Listen: b.Listen, WorkerPort: b.WorkerPort, WebPort: b.WebPort, URL: b.URL,
+		TreeStableTimer:    time.Duration(b.TreeStableSeconds) * time.Second,
+		ChangeHookAuthFile: b.ChangeHookAuth,
+	}
+	if c.Upload.Destination != "" {
+		bc.Upload = "upload"
+	}
+	for _, w := range b.Workers {
+		bc.Workers = append(bc.Workers, buildbot.Worker{Name: w, Password: pass})
+	}
+	return bc, nil
+}
+
+// Poll runs the git poller daemon with the given config (TOML, or
+// twobit-git-poller's INI).
+func Poll(ctx context.Context, configFile string) error {
+	ctx, stop := interruptContext()
+	defer stop()
+	if code := poller.Main(ctx, []string{"-config", configFile}, Stdout, os.Stderr); code != 0 {
+		return &exitcode.Error{Code: code, Err: fmt.Errorf("poll: exit %d", code)}
+	}
+	return nil
+}
