@@ -1,0 +1,188 @@
+package provenance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/gittest"
+	"github.com/xtbuild/xtbuild/internal/term"
+	"github.com/xtbuild/xtbuild/mirror"
+	"github.com/xtbuild/xtbuild/signing"
+	"github.com/xtbuild/xtbuild/steps"
+)
+
+// fakeBitbake is the stand-in bitbake of the steps tests
+// (steps/testdata/fakebitbake), built once: BitBake itself cannot run here.
+var fakeBitbake string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xtbuild-provenance-")
+	if err != nil {
+		panic(err)
+	}
+	fakeBitbake = filepath.Join(dir, "fakebitbake")
+	if out, err := exec.Command("go", "build", "-o", fakeBitbake, "../steps/testdata/fakebitbake").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build stand-in bitbake: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// world is a build tree wired to the stand-in bitbake, like the steps
+// tests': local upstream repositories for bitbake and a layer with image
+// recipes, real dev signing keys, and a source mirror holding one ordinary
+// file and one ACM.
+type world struct {
+	t      *testing.T
+	root   string
+	work   string
+	keys   signing.KeyFiles
+	record string
+	layer  *gittest.Repo
+	out    *bytes.Buffer
+}
+
+const acmName = "3rd-gen-i5-i7-sinit-67.zip"
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	root := t.TempDir()
+	w := &world{t: t, root: root, work: filepath.Join(root, "work"), record: filepath.Join(root, "bitbake-calls.jsonl"), out: &bytes.Buffer{}}
+	bb := gittest.New(t, filepath.Join(root, "up", "bitbake"), "2.8")
+	bb.Commit("lib/bb/__init__.py", "__version__ = \"2.8.0\"\n", "version")
+	bb.Commit("bin/bitbake", "#!/bin/sh\n# stand-in: runs the test's fake bitbake\nexec \"$XTBUILD_FAKE_BITBAKE\" \"$@\"\n", "stand-in bitbake")
+	gittest.Git(t, bb.Dir, "update-index", "--chmod=+x", "bin/bitbake")
+	gittest.Git(t, bb.Dir, "commit", "-q", "-m", "exec bit")
+	w.layer = gittest.New(t, filepath.Join(root, "up", "xenclient-oe"), "master")
+	w.layer.Commit("recipes/images/xenclient-initramfs-image.bb", "SUMMARY = \"initramfs\"\nLICENSE = \"MIT\"\nIMAGE_FSTYPES = \"cpio.gz\"\ninherit image\n", "initramfs")
+	w.layer.Commit("recipes/images/xenclient-installer-image.bb", "SUMMARY = \"installer\"\nLICENSE = \"MIT\"\nIMAGE_FSTYPES = \"cpio.gz\"\nXTBUILD_FAKE_DEPLOY = \"bzImage-${MACHINE}.bin xen.gz tboot.gz ivb_snb.acm\"\ninherit image\n", "installer")
+
+	w.keys = signing.KeyPaths(filepath.Join(w.work, "certs"))
+	if err := signing.GenerateKeys(context.Background(), filepath.Join(w.work, "certs"), signing.KeyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mir := filepath.Join(w.work, "mirror")
+	os.MkdirAll(mir, 0o755)
+	files := map[string][]byte{"busybox-1.36.1.tar.bz2": []byte("stand-in busybox source\n"), acmName: []byte("stand-in SINIT ACM zip\n")}
+	idx := mirror.Index{}
+	for n, data := range files {
+		os.WriteFile(filepath.Join(mir, n), data, 0o644)
+		idx[n] = sum(data)
+	}
+	if err := idx.Write(mir); err != nil {
+		t.Fatal(err)
+	}
+	toml := fmt.Sprintf(`[build]
+id = "42"
+steps = ["setupoe", "initramfs", "installer"]
+server_timeout = 0
+
+[paths]
+mirror = "mirror"
+
+[signing]
+prod_ca_cert = "certs/prod-cacert.pem"
+dev_ca_cert = "certs/dev-cacert.pem"
+dev_signing_cert = "certs/dev-signing-cert.pem"
+dev_signing_key = "certs/dev-signing-key.pem"
+
+[[acm]]
+name = %q
+sha256 = %q
+source = "https://www.intel.com/content/www/us/en/developer/articles/tool/intel-trusted-execution-technology.html"
+
+[[layer]]
+name = "bitbake"
+url = %q
+kind = "bitbake"
+sublayers = []
+
+[[layer]]
+name = "xenclient-oe"
+url = %q
+kind = "openxt"
+sublayers = ["."]
+`, acmName, sum(files[acmName]), bb.Dir, w.layer.Dir)
+	os.WriteFile(filepath.Join(w.work, "xtbuild.toml"), []byte(toml), 0o644)
+	t.Setenv("XTBUILD_FAKE_BITBAKE", fakeBitbake)
+	t.Setenv("XTBUILD_FAKE_RECORD", w.record)
+	t.Setenv("XTBUILD_FAKE_FAIL", "")
+	t.Setenv("XTBUILD_FAKE_TASK_MS", "")
+	return w
+}
+
+func (w *world) config() *config.Config {
+	w.t.Helper()
+	c, err := config.Load(filepath.Join(w.work, "xtbuild.toml"), func(string) string { return "" })
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
+}
+
+func (w *world) env() steps.Env {
+	return steps.Env{Term: term.NewPlain(w.out), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// build runs the configured steps and writes the signed provenance.
+func (w *world) build() (prov string) {
+	w.t.Helper()
+	c := w.config()
+	e := w.env()
+	e.Config = c
+	start := time.Now().UTC()
+	if _, err := steps.Build(context.Background(), &e); err != nil {
+		w.t.Fatalf("%v\n%s", err, w.out)
+	}
+	path, err := Write(c, BuildInfo{Started: start, Finished: time.Now().UTC(), Version: "v0.1.0-test", Commit: "0123456789abcdef0123456789abcdef01234567"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	s, err := signing.LoadSigner(w.keys.DevSigningCert, w.keys.DevSigningKey, "")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := Sign(path, s); err != nil {
+		w.t.Fatal(err)
+	}
+	return path
+}
+
+func (w *world) outDir() string { return filepath.Join(w.work, "build-output", "openxt-dev-42-master") }
+
+// bitbakeCalls counts the stand-in's invocations.
+func (w *world) bitbakeCalls() int {
+	data, _ := os.ReadFile(w.record)
+	n := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// opensslVerify runs the real openssl CLI on a detached signature.
+func opensslVerify(t *testing.T, content, sig, ca string) error {
+	t.Helper()
+	cmd := exec.Command("openssl", "smime", "-verify", "-binary", "-inform", "PEM", "-in", sig, "-content", content, "-CAfile", ca, "-out", os.DevNull)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
