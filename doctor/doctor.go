@@ -162,7 +162,8 @@ func checkGitIdentity(ctx context.Context, h Host) []Check {
 	return out
 }
 
-var utf8LocaleRE = regexp.MustCompile(`(?i)^[a-z_]+\.utf-?8$`)
+// oe-core's sanity check wants en_US.UTF-8 itself; C.UTF-8 does not do.
+var utf8LocaleRE = regexp.MustCompile(`(?i)^en_US\.utf-?8$`)
 
 func checkLocale(ctx context.Context, h Host) Check {
 	ch := Check{Name: "UTF-8 locale"}
@@ -175,7 +176,7 @@ func checkLocale(ctx context.Context, h Host) Check {
 			}
 		}
 	}
-	ch.Info = "none (C.UTF-8 does not count for BitBake's en_US check)"
+	ch.Info = "no en_US.UTF-8"
 	if strings.Contains(strings.ToLower(out), "c.utf8") {
 		ch.Info = "only C.UTF-8"
 	}
