@@ -255,4 +255,3 @@ func dedup(s []string) []string {
 	}
 	return out
 }
-

@@ -42,9 +42,9 @@ type Step struct {
 type Layer struct {
 	Name     string   `json:"name"`
 	URL      string   `json:"url"`
-	Ref      string   `json:"ref"`                // branch or tag followed
-	Commit   string   `json:"commit,omitempty"`   // pinned or locked commit
-	Pinning  string   `json:"pinning"`            // "config", "lock" or "branch head"
+	Ref      string   `json:"ref"`              // branch or tag followed
+	Commit   string   `json:"commit,omitempty"` // pinned or locked commit
+	Pinning  string   `json:"pinning"`          // "config", "lock" or "branch head"
 	Dir      string   `json:"dir"`
 	Sublayer []string `json:"sublayers,omitempty"`
 }
