@@ -287,6 +287,9 @@ func cpioMembers(r *bufio.Reader) (map[string]Member, error) {
 			pos += size
 		case 0o120000:
 			m.Type = "symlink"
+			if size > 4096 {
+				return out, fmt.Errorf("cpio: %s: symlink target of %d bytes", n, size)
+			}
 			link := make([]byte, size)
 			if _, err := io.ReadFull(r, link); err != nil {
 				return out, fmt.Errorf("cpio: %s: %w", n, err)
