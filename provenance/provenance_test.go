@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xtbuild/xtbuild/layers"
 	"github.com/xtbuild/xtbuild/steps"
@@ -235,4 +236,64 @@ func copyTree(t *testing.T, src, dst string) {
 		data, _ := os.ReadFile(p)
 		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
 	})
+}
+
+// A board build (the board's own step, build dir and lock, shared clones)
+// records its board; the rebuild re-derives the board from the main config
+// and reproduces the manifest.
+func TestBoardBuildProvenanceAndRebuild(t *testing.T) {
+	w := newWorld(t)
+	f := filepath.Join(w.work, "xtbuild.toml")
+	data, _ := os.ReadFile(f)
+	board := `
+[boards.standin]
+machine = "openxt-installer"
+image = "xenclient-installer-image"
+tools = ["tpm", "txt"]
+artifacts = [{ from = "images/{machine}/tboot.gz", to = "boot/" }]
+`
+	os.WriteFile(f, append(data, board...), 0o644)
+	c := w.config()
+	d, err := c.ForBoard("standin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := w.env()
+	e.Config = d
+	start := time.Now().UTC()
+	if _, err := steps.Build(context.Background(), &e); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	prov, err := Write(c, BuildInfo{Board: "standin", Started: start, Finished: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prov != filepath.Join(w.work, "build-output", "openxt-dev-42-master-standin", File) {
+		t.Errorf("provenance at %s", prov)
+	}
+	// The board shares the main build's clones.
+	if _, err := os.Stat(filepath.Join(w.work, "build", "repos", "xenclient-oe", ".git")); err != nil {
+		t.Errorf("clones not shared: %v", err)
+	}
+	doc, err := ReadFile(prov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := doc.Subjects()
+	if doc.Board() != "standin" || subj["raw/image/xenclient-installer-image-openxt-installer.cpio.gz"] == "" || subj["raw/boot/tboot.gz"] == "" {
+		t.Fatalf("board %q subjects %v", doc.Board(), subj)
+	}
+	fresh := filepath.Join(w.root, "fresh")
+	res, err := Rebuild(context.Background(), prov, fresh, RebuildOptions{AllowUnsigned: true, MirrorDir: filepath.Join(w.work, "mirror"), Env: w.env()})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	orig, _ := os.ReadFile(filepath.Join(filepath.Dir(prov), steps.ManifestFile))
+	again, _ := os.ReadFile(filepath.Join(fresh, "build-output", "openxt-dev-42-master-standin", steps.ManifestFile))
+	if !bytes.Equal(orig, again) || !res.Report.Identical {
+		t.Errorf("manifests differ:\n%s\n---\n%s", orig, again)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "xtbuild-standin.lock")); err != nil {
+		t.Errorf("board lock not restored: %v", err)
+	}
 }

@@ -234,7 +234,11 @@ func restoreMirror(doc *Document, d *config.Config, src string, env steps.Env) e
 			return fmt.Errorf("rebuild: mirror file %s has sha256 %s, the build used %s", from, got, want)
 		}
 		if src != dst {
-			if err := copyFile(from, filepath.Join(dst, filepath.FromSlash(name))); err != nil {
+			to := filepath.Join(dst, filepath.FromSlash(name))
+			if have, err := fileSHA256(to); err == nil && have != want {
+				return fmt.Errorf("rebuild: %s exists with sha256 %s, the build used %s", to, have, want)
+			}
+			if err := copyFile(from, to); err != nil {
 				return fmt.Errorf("rebuild: %w", err)
 			}
 			idx[name] = want
