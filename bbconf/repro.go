@@ -69,8 +69,9 @@ type Epoch struct {
 }
 
 // LayerEpoch reads the lock and the layer clones for the epoch. It returns
-// nil (and no error) when there is no lock matching the config's layers
-// yet; a locked commit missing from its clone is an error.
+// nil (and no error) when there is no lock matching the config's layers or
+// a layer is not cloned yet; a locked commit missing from its clone is an
+// error.
 func LayerEpoch(c *config.Config) (*Epoch, error) {
 	lock, err := layers.ReadLock(c.LockFile())
 	if err != nil {
@@ -87,7 +88,9 @@ func LayerEpoch(c *config.Config) (*Epoch, error) {
 		}
 		repo, err := git.PlainOpen(c.LayerDir(l))
 		if errors.Is(err, git.ErrRepositoryNotExists) {
-			return nil, fmt.Errorf("source date epoch: layer %s is not cloned at %s (run setupoe)", l.Name, c.LayerDir(l))
+			// Not cloned yet (setupoe writes local.conf after cloning):
+			// no epoch rather than a guess.
+			return nil, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("source date epoch: open layer %s: %w", l.Name, err)

@@ -147,3 +147,12 @@ func TestLayerEpochMissingCommit(t *testing.T) {
 		t.Errorf("stale lock: %+v %v", ep, err)
 	}
 }
+
+// Before the layers are cloned there is no epoch, and no error.
+func TestLayerEpochBeforeClone(t *testing.T) {
+	c := reproWorld(t, "scarthgap", true)
+	os.RemoveAll(c.LayersDir())
+	if ep, err := LayerEpoch(c); ep != nil || err != nil {
+		t.Errorf("epoch %+v, %v", ep, err)
+	}
+}
