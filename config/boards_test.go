@@ -191,3 +191,24 @@ func TestBoardErrors(t *testing.T) {
 		})
 	}
 }
+
+// board_only layers are not part of the main build (setupoe, BBLAYERS, lock).
+func TestBoardOnlyLayersStayOutOfTheMainBuild(t *testing.T) {
+	c, err := Parse("xtbuild.toml", []byte("[[layer]]\nname = \"bitbake\"\nurl = \"/b\"\nkind = \"bitbake\"\nsublayers = []\n\n[[layer]]\nname = \"meta-bsp\"\nurl = \"/m\"\nbranch = \"main\"\nboard_only = true\nsublayers = [\".\"]\n\n[boards.b]\nmachine = \"m\"\nimage = \"i\"\nlayers = [\"meta-bsp\"]\n"), "/w", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Layers) != 1 || c.Layers[0].Name != "bitbake" {
+		t.Errorf("main build layers %+v", c.Layers)
+	}
+	if !strings.Contains(string(c.Canonical()), "meta-bsp") {
+		t.Error("the resolved config lost the board_only layer")
+	}
+	d, err := c.ForBoard("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Layer("meta-bsp"); !ok {
+		t.Errorf("board build lacks its layer: %+v", d.Layers)
+	}
+}

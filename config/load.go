@@ -123,6 +123,15 @@ func parse(file string, src []byte, dir string, getenv Getenv) (*Config, error) 
 		return nil, errs.sorted()
 	}
 	cfg.Source.Hash = hashOf(cfg)
+	// board_only layers stay out of the main build (setupoe, BBLAYERS, the
+	// lock) and are kept for ForBoard.
+	cfg.LayerPool = cfg.Layers
+	cfg.Layers = nil
+	for _, l := range cfg.LayerPool {
+		if !l.BoardOnly {
+			cfg.Layers = append(cfg.Layers, l)
+		}
+	}
 	return cfg, nil
 }
 
@@ -356,7 +365,11 @@ func hashOf(c *Config) string {
 // build dir as the effective config and into provenance).
 func (c *Config) Canonical() []byte {
 	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+	all := *c
+	if c.LayerPool != nil {
+		all.Layers = c.LayerPool
+	}
+	if err := toml.NewEncoder(&buf).Encode(&all); err != nil {
 		panic(fmt.Sprintf("encode config: %v", err))
 	}
 	return buf.Bytes()
@@ -387,9 +400,13 @@ func (c *Config) LayerDir(l Layer) string { return filepath.Join(c.LayersDir(), 
 // LockFile is the absolute path of the layer lock file.
 func (c *Config) LockFile() string { return c.Abs(c.Paths.LockFile) }
 
-// Layer returns the layer named name.
+// Layer returns the layer named name, board_only ones included.
 func (c *Config) Layer(name string) (Layer, bool) {
-	for _, l := range c.Layers {
+	pool := c.LayerPool
+	if pool == nil {
+		pool = c.Layers
+	}
+	for _, l := range pool {
 		if l.Name == name {
 			return l, true
 		}

@@ -12,6 +12,7 @@ type YoctoRelease struct {
 
 // Releases are the supported series, oldest first. Others are refused by name.
 var Releases = []YoctoRelease{
+	{"zeus", "3.0", "1.44", false},
 	{"dunfell", "3.1", "1.46", false},
 	{"kirkstone", "4.0", "2.0", true},
 	{"langdale", "4.1", "2.2", true},

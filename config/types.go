@@ -20,6 +20,9 @@ type Config struct {
 
 	// Source says where this configuration came from; not part of the TOML.
 	Source Source `toml:"-"`
+	// LayerPool is every [[layer]], board_only ones included; Layers holds
+	// the main build's after Load.
+	LayerPool []Layer `toml:"-"`
 }
 
 // Source records the origin of a loaded configuration.

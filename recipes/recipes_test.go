@@ -407,7 +407,7 @@ func TestMissingLicense(t *testing.T) {
 }
 
 func TestUnsupportedRelease(t *testing.T) {
-	for _, rel := range []string{"hardknott", "honister", "zeus", "", "Scarthgap"} {
+	for _, rel := range []string{"hardknott", "honister", "pyro", "", "Scarthgap"} {
 		o := gitOptions(t, rel)
 		_, err := Files(context.Background(), o)
 		if err == nil || !strings.Contains(err.Error(), "unsupported Yocto release") || !strings.Contains(err.Error(), `"`+rel+`"`) {
