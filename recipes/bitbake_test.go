@@ -83,6 +83,9 @@ func TestGeneratedLayerWithRealBitBake(t *testing.T) {
 	}
 	for _, r := range config.Releases {
 		t.Run(r.Name, func(t *testing.T) {
+			if r.Bitbake == "1.44" {
+				t.Skip("BitBake 1.44 (zeus) does not run on the host's Python 3.11")
+			}
 			lib := bitbakeLib(t, r.Bitbake)
 			o := gitOptions(t, r.Name)
 			if _, err := Generate(context.Background(), o); err != nil {
