@@ -105,3 +105,15 @@ func (Mirror) Serve(ctx context.Context) error { return targets.MirrorServe(ctx)
 
 // Add verifies a hand-downloaded license-walled file (an Intel SINIT ACM) against its [[acm]] sha256 and files it into the mirror.
 func (Mirror) Add(ctx context.Context, file string) error { return targets.MirrorAdd(ctx, file) }
+
+// Board builds a board profile (its MACHINE, image, layers and tools; see plan and docs/reproducible.md) and writes its signed provenance.
+func Board(ctx context.Context, name string) error { return targets.Board(ctx, name) }
+
+// Rebuild recreates a build from its provenance.json alone (same layer commits, config and mirror files, XTBUILD_LOCKED semantics) and compares the result. XTBUILD_DIR, XTBUILD_CA, XTBUILD_UNSIGNED.
+func Rebuild(ctx context.Context, provenance string) error { return targets.Rebuild(ctx, provenance) }
+
+// Repro holds the reproducibility targets.
+type Repro mg.Namespace
+
+// Compare compares two builds (manifests, provenance files or build-output trees) down to tar, cpio and ISO members; exit 0 only when identical. XTBUILD_JSON=1 for JSON.
+func (Repro) Compare(ctx context.Context, a, b string) error { return targets.ReproCompare(ctx, a, b) }

@@ -94,6 +94,9 @@ type Options struct {
 	Jobs     int    // XTBUILD_JOBS: parallel layer clones/fetches (0: default)
 	Against  string // XTBUILD_AGAINST: report regressions against this build dir
 	Listen   string // XTBUILD_LISTEN: address mirror:serve binds
+	Dir      string // XTBUILD_DIR: working directory of rebuild
+	CA       string // XTBUILD_CA: CA certificate that signed a provenance (rebuild)
+	Unsigned bool   // XTBUILD_UNSIGNED: rebuild accepts an unsigned provenance
 }
 
 // OptionVars documents each option variable (README and target help).
@@ -108,6 +111,9 @@ var OptionVars = []struct{ Name, Doc string }{
 	{"XTBUILD_JOBS", "N: parallel layer clones and fetches (default 8)"},
 	{"XTBUILD_AGAINST", "DIR: build dir to compare the report against"},
 	{"XTBUILD_LISTEN", "ADDR: address mirror:serve listens on (default 127.0.0.1:8000)"},
+	{"XTBUILD_DIR", "DIR: where rebuild recreates the build (default rebuild-<NAME>)"},
+	{"XTBUILD_CA", "FILE: CA certificate rebuild checks the provenance signature with (default signing.dev_ca_cert)"},
+	{"XTBUILD_UNSIGNED", "1: rebuild accepts a provenance without a valid signature"},
 }
 
 // LoadOptions reads the option variables. A malformed value is a usage error.
@@ -133,6 +139,9 @@ func LoadOptions(getenv Getenv) (Options, error) {
 	}
 	o.Against = getenv("XTBUILD_AGAINST")
 	o.Listen = getenv("XTBUILD_LISTEN")
+	o.Dir = getenv("XTBUILD_DIR")
+	o.CA = getenv("XTBUILD_CA")
+	flag("XTBUILD_UNSIGNED", &o.Unsigned)
 	if len(errs) > 0 {
 		return o, errs
 	}

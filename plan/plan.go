@@ -21,6 +21,17 @@ type Plan struct {
 	OutputDir  string  `json:"output_dir"`
 	Steps      []Step  `json:"steps"`
 	Layers     []Layer `json:"layers"`
+	Boards     []Board `json:"boards,omitempty"`
+}
+
+// Board is a board profile buildable with `board NAME`.
+type Board struct {
+	Name    string   `json:"name"`
+	Machine string   `json:"machine"`
+	Image   string   `json:"image"`
+	Tools   []string `json:"tools,omitempty"`
+	Layers  []string `json:"layers"`
+	Doc     string   `json:"doc,omitempty"`
 }
 
 // Step is one step of the plan.
@@ -111,6 +122,18 @@ func Resolve(c *config.Config, locked Locked, names ...string) (*Plan, error) {
 			pl.Pinning = "branch head"
 		}
 		p.Layers = append(p.Layers, pl)
+	}
+	for _, name := range c.BoardNames() {
+		d, err := c.ForBoard(name)
+		if err != nil {
+			return nil, err
+		}
+		b := c.Boards[name]
+		pb := Board{Name: name, Machine: b.Machine, Image: b.Image, Tools: b.Tools, Doc: b.Doc}
+		for _, l := range d.Layers {
+			pb.Layers = append(pb.Layers, l.Name)
+		}
+		p.Boards = append(p.Boards, pb)
 	}
 	return p, nil
 }

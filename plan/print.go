@@ -36,7 +36,18 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "  %d.\t%s%s\t%s\n", i+1, s.Name, note, what)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(p.Boards) > 0 {
+		fmt.Fprintln(w, "\nboards (go run mage.go board NAME):")
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, b := range p.Boards {
+			fmt.Fprintf(tw, "  %s\tMACHINE=%s bitbake %s\ttools: %s\tlayers: %s\n", b.Name, b.Machine, b.Image, strings.Join(b.Tools, ","), strings.Join(b.Layers, ","))
+		}
+		return tw.Flush()
+	}
+	return nil
 }
 
 // commandLine renders a step's exact command with its environment.

@@ -21,7 +21,12 @@ var ErrSignature = errors.New("provenance signature does not verify")
 // DevSigner loads the build's development signing key and certificate, the
 // key that signs the repository of a dev build.
 func DevSigner(c *config.Config) (*signing.Signer, error) {
-	return signing.LoadSigner(c.Abs(c.Signing.DevSigningCert), c.Abs(c.Signing.DevSigningKey), c.Signing.PassphraseEnv)
+	// The passphrase variable applies only when it is set (keys are plain otherwise).
+	env := c.Signing.PassphraseEnv
+	if os.Getenv(env) == "" {
+		env = ""
+	}
+	return signing.LoadSigner(c.Abs(c.Signing.DevSigningCert), c.Abs(c.Signing.DevSigningKey), env)
 }
 
 // Sign writes path+".sig": a detached PEM S/MIME signature of the file's

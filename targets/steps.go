@@ -2,17 +2,23 @@ package targets
 
 import (
 	"context"
+	"time"
 
 	"github.com/xtbuild/xtbuild/plan"
+	"github.com/xtbuild/xtbuild/provenance"
 	"github.com/xtbuild/xtbuild/steps"
 )
 
-// Build runs the configured step list (build.steps, XTBUILD_STEPS).
+// Build runs the configured step list (build.steps, XTBUILD_STEPS) and
+// writes the signed provenance of what it produced.
 func Build(ctx context.Context) error {
 	return run(func(ctx context.Context, e *steps.Env) error {
 		registerKinds(e)
-		_, err := steps.Build(ctx, e)
-		return err
+		started := time.Now().UTC()
+		if _, err := steps.Build(ctx, e); err != nil {
+			return err
+		}
+		return writeProvenance(e, e.Config, provenance.BuildInfo{Started: started, Finished: time.Now().UTC()})
 	})
 }
 
