@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 )
 
 // entry is one file or directory of an output tree: its slash-separated
@@ -136,56 +138,13 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 	return out.Close()
 }
 
-// writeAtomic streams an output file through fill into a temp file in the
-// same directory, fsyncs it and renames it into place.
+// writeAtomic streams an output file into place atomically, creating its
+// directory first.
 func writeAtomic(path string, perm fs.FileMode, fill func(w io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	name := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if err := fill(f); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	return writeAtomic(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteStream(path, perm, fill)
 }
 
 // replaceDir builds a directory next to dst with build, then swaps it in by
@@ -228,7 +187,7 @@ func replaceDir(dst string, build func(tmp string) error) error {
 		return err
 	}
 	done = true
-	if err := syncDir(parent); err != nil {
+	if err := atomicfile.SyncDir(parent); err != nil {
 		return err
 	}
 	if hadOld {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 )
 
 // efiImageSize is OpenXT's 5 MiB efiboot.img; it grows only when the GRUB
@@ -109,7 +111,7 @@ func writeISO(ctx context.Context, in ShipInput, boot []bootFile) error {
 	if err := os.Rename(tmp, out); err != nil {
 		return err
 	}
-	return syncDir(isoDir)
+	return atomicfile.SyncDir(isoDir)
 }
 
 // fillBootmsg replaces the boot banner placeholders.

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 )
 
 // Info lines for what ship writes (raw/info/* may add more, e.g. sources).
@@ -167,5 +169,5 @@ func writeInfo(in ShipInput) error {
 		lines = append(lines, l)
 	}
 	sort.Strings(lines)
-	return writeFileAtomic(filepath.Join(in.OutDir, "info"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	return atomicfile.WriteFile(filepath.Join(in.OutDir, "info"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 	"github.com/xtbuild/xtbuild/signing/keyfile"
 )
 
@@ -180,7 +181,7 @@ func (g keyGen) pair(ctx context.Context, certPath, keyPath, cn string, issuer *
 		if err != nil {
 			return nil, nil, fmt.Errorf("generate keys: %w", err)
 		}
-		if err := writeFileNew(keyPath, pemKey, 0o600); err != nil {
+		if err := atomicfile.WriteNew(keyPath, pemKey, 0o600); err != nil {
 			return nil, nil, fmt.Errorf("generate keys: %w", err)
 		}
 		slog.Info("wrote key", "key", keyPath, "algorithm", g.opts.Algorithm, "encrypted", len(g.pass) > 0)
@@ -199,7 +200,7 @@ func (g keyGen) pair(ctx context.Context, certPath, keyPath, cn string, issuer *
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate keys: %s: %w", certPath, err)
 	}
-	if err := writeFileNew(certPath, keyfile.CertificatePEM(cert), 0o644); err != nil {
+	if err := atomicfile.WriteNew(certPath, keyfile.CertificatePEM(cert), 0o644); err != nil {
 		return nil, nil, fmt.Errorf("generate keys: %w", err)
 	}
 	slog.Info("wrote certificate", "cert", certPath, "subject", cert.Subject.String(), "not_after", cert.NotAfter)

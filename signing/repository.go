@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 )
 
 // Repository metadata file names (inside packages.main/).
@@ -206,7 +208,7 @@ func writeMetadata(dir string, comps Manifest, digests []FileDigest, meta RepoMe
 		name string
 		data []byte
 	}{{PackagesFile, []byte(pk.String())}, {RepositoryFile, repo}, {SignatureFile, sig}} {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return err
 		}
 	}
@@ -229,7 +231,7 @@ func swapDir(src, dst string) error {
 		}
 		return err
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return err
 	}
 	if old != "" {

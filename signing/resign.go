@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 	"github.com/xtbuild/xtbuild/signing/keyfile"
 	"github.com/xtbuild/xtbuild/signing/smime"
 )
@@ -121,7 +122,7 @@ func ResignRelease(ctx context.Context, packagesDir string, opts ResignOptions) 
 	if err != nil {
 		return fmt.Errorf("re-sign release: new signature does not verify against the production CA: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(packagesDir, SignatureFile), sig, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(packagesDir, SignatureFile), sig, 0o644); err != nil {
 		return fmt.Errorf("re-sign release: %w", err)
 	}
 	slog.Info("re-signed repository with the production key", "dir", packagesDir, "signer", s.Cert.Subject.String(), "previously", res.TrustedBy)

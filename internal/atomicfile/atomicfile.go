@@ -59,7 +59,7 @@ func (f *File) Commit() error {
 		os.Remove(tmp)
 		return fmt.Errorf("rename into %s: %w", f.path, err)
 	}
-	return syncDir(filepath.Dir(f.path))
+	return SyncDir(filepath.Dir(f.path))
 }
 
 // Abort discards the pending write. It is safe to call after Commit.
@@ -83,6 +83,53 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return f.Commit()
+}
+
+// WriteStream atomically replaces path with what fill writes.
+func WriteStream(path string, perm fs.FileMode, fill func(w io.Writer) error) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		f.Abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// WriteNew is WriteFile that never replaces an existing file: the synced
+// temp file is hard-linked into place, which fails if path exists. Keys
+// are written this way. The temp file is created 0600, so secret data is
+// never readable by others, even for an instant.
+func WriteNew(path string, data []byte, perm fs.FileMode) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	tmp := f.File.Name()
+	defer os.Remove(tmp)
+	f.done = true
+	err = func() error {
+		defer f.File.Close()
+		if _, err := f.Write(data); err != nil {
+			return err
+		}
+		if err := f.File.Chmod(perm); err != nil {
+			return err
+		}
+		return f.File.Sync()
+	}()
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("write %s: refusing to overwrite an existing file: %w", path, err)
+		}
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return SyncDir(filepath.Dir(path))
 }
 
 // WriteFrom atomically replaces path with everything read from r.
@@ -113,7 +160,8 @@ func WriteIfChanged(path string, data []byte, perm fs.FileMode) (bool, error) {
 	return true, nil
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory so renames and links in it survive a crash.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open dir %s: %w", dir, err)
