@@ -117,3 +117,6 @@ type Repro mg.Namespace
 
 // Compare compares two builds (manifests, provenance files or build-output trees) down to tar, cpio and ISO members; exit 0 only when identical. XTBUILD_JSON=1 for JSON.
 func (Repro) Compare(ctx context.Context, a, b string) error { return targets.ReproCompare(ctx, a, b) }
+
+// Upload publishes build-output/<NAME> to upload.destination (file:// or sftp:// with known_hosts checked): atomic, verified, resumable, explicit permissions, latest pointer last.
+func Upload(ctx context.Context) error { return targets.Upload(ctx) }
