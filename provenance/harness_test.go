@@ -16,6 +16,7 @@ import (
 
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/gittest"
+	"github.com/xtbuild/xtbuild/internal/standin"
 	"github.com/xtbuild/xtbuild/internal/term"
 	"github.com/xtbuild/xtbuild/mirror"
 	"github.com/xtbuild/xtbuild/signing"
@@ -26,20 +27,7 @@ import (
 // (steps/testdata/fakebitbake), built once: BitBake itself cannot run here.
 var fakeBitbake string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "xtbuild-provenance-")
-	if err != nil {
-		panic(err)
-	}
-	fakeBitbake = filepath.Join(dir, "fakebitbake")
-	if out, err := exec.Command("go", "build", "-o", fakeBitbake, "../steps/testdata/fakebitbake").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build stand-in bitbake: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(standin.Main(m, &fakeBitbake)) }
 
 // world is a build tree wired to the stand-in bitbake, like the steps
 // tests': local upstream repositories for bitbake and a layer with image
@@ -61,11 +49,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	root := t.TempDir()
 	w := &world{t: t, root: root, work: filepath.Join(root, "work"), record: filepath.Join(root, "bitbake-calls.jsonl"), out: &bytes.Buffer{}}
-	bb := gittest.New(t, filepath.Join(root, "up", "bitbake"), "2.8")
-	bb.Commit("lib/bb/__init__.py", "__version__ = \"2.8.0\"\n", "version")
-	bb.Commit("bin/bitbake", "#!/bin/sh\n# stand-in: runs the test's fake bitbake\nexec \"$XTBUILD_FAKE_BITBAKE\" \"$@\"\n", "stand-in bitbake")
-	gittest.Git(t, bb.Dir, "update-index", "--chmod=+x", "bin/bitbake")
-	gittest.Git(t, bb.Dir, "commit", "-q", "-m", "exec bit")
+	bb := standin.BitbakeRepo(t, filepath.Join(root, "up", "bitbake"))
 	w.layer = gittest.New(t, filepath.Join(root, "up", "xenclient-oe"), "master")
 	w.layer.Commit("recipes/images/xenclient-initramfs-image.bb", "SUMMARY = \"initramfs\"\nLICENSE = \"MIT\"\nIMAGE_FSTYPES = \"cpio.gz\"\ninherit image\n", "initramfs")
 	w.layer.Commit("recipes/images/xenclient-installer-image.bb", "SUMMARY = \"installer\"\nLICENSE = \"MIT\"\nIMAGE_FSTYPES = \"cpio.gz\"\nXTBUILD_FAKE_DEPLOY = \"bzImage-${MACHINE}.bin xen.gz tboot.gz ivb_snb.acm\"\ninherit image\n", "installer")
@@ -117,10 +101,7 @@ kind = "openxt"
 sublayers = ["."]
 `, acmName, sum(files[acmName]), bb.Dir, w.layer.Dir)
 	os.WriteFile(filepath.Join(w.work, "xtbuild.toml"), []byte(toml), 0o644)
-	t.Setenv("XTBUILD_FAKE_BITBAKE", fakeBitbake)
-	t.Setenv("XTBUILD_FAKE_RECORD", w.record)
-	t.Setenv("XTBUILD_FAKE_FAIL", "")
-	t.Setenv("XTBUILD_FAKE_TASK_MS", "")
+	standin.Setenv(t, fakeBitbake, w.record)
 	return w
 }
 

@@ -7,33 +7,20 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/gittest"
+	"github.com/xtbuild/xtbuild/internal/standin"
 	"github.com/xtbuild/xtbuild/internal/term"
 )
 
 // fakeBitbake is the stand-in bitbake (testdata/fakebitbake), built once.
 var fakeBitbake string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "xtbuild-steps-")
-	if err != nil {
-		panic(err)
-	}
-	fakeBitbake = filepath.Join(dir, "fakebitbake")
-	if out, err := exec.Command("go", "build", "-o", fakeBitbake, "./testdata/fakebitbake").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build stand-in bitbake: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(standin.Main(m, &fakeBitbake)) }
 
 // world is a build tree wired to the stand-in bitbake: a "bitbake"
 // repository whose bin/bitbake runs the stand-in, and a layer with the
@@ -62,10 +49,7 @@ func newWorld(t *testing.T, extraTOML string) *world {
 	t.Helper()
 	root := t.TempDir()
 	w := &world{t: t, root: root, work: filepath.Join(root, "work"), record: filepath.Join(root, "bitbake-calls.jsonl"), out: &bytes.Buffer{}}
-	bb := gittest.New(t, filepath.Join(root, "up", "bitbake"), "2.8")
-	bb.Commit("bin/bitbake", "#!/bin/sh\n# stand-in: runs the test's fake bitbake\nexec \"$XTBUILD_FAKE_BITBAKE\" \"$@\"\n", "stand-in bitbake")
-	gittest.Git(t, bb.Dir, "update-index", "--chmod=+x", "bin/bitbake")
-	gittest.Git(t, bb.Dir, "commit", "-q", "-m", "exec bit")
+	bb := standin.BitbakeRepo(t, filepath.Join(root, "up", "bitbake"))
 	w.layer = gittest.New(t, filepath.Join(root, "up", "xenclient-oe"), "master")
 	for name, body := range imageRecipes {
 		w.layer.Commit("recipes/images/"+name+".bb", "SUMMARY = \""+name+"\"\nLICENSE = \"MIT\"\n"+body+"\ninherit image\n", "add "+name)
@@ -92,10 +76,7 @@ kind = "openxt"
 sublayers = ["."]
 %s`, bb.Dir, w.layer.Dir, extraTOML)
 	os.WriteFile(filepath.Join(w.work, "xtbuild.toml"), []byte(toml), 0o644)
-	t.Setenv("XTBUILD_FAKE_BITBAKE", fakeBitbake)
-	t.Setenv("XTBUILD_FAKE_RECORD", w.record)
-	t.Setenv("XTBUILD_FAKE_FAIL", "")
-	t.Setenv("XTBUILD_FAKE_TASK_MS", "")
+	standin.Setenv(t, fakeBitbake, w.record)
 	return w
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xtbuild/xtbuild/internal/gittest"
+	"github.com/xtbuild/xtbuild/internal/standin"
 )
 
 // These tests compile the Mage targets the way buildbot workers do
@@ -25,17 +26,15 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "xtbuild")
-	fakeBitbake = filepath.Join(dir, "fakebitbake")
-	for _, c := range [][]string{
-		{"go", "run", "mage.go", "-compile", bin},
-		{"go", "build", "-o", fakeBitbake, "./steps/testdata/fakebitbake"},
-	} {
-		cmd := exec.Command(c[0], c[1:]...)
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "%v: %v\n%s", c, err, out)
-			os.Exit(1)
-		}
+	cmd := exec.Command("go", "run", "mage.go", "-compile", bin)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "compile targets: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	if fakeBitbake, err = standin.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -89,10 +88,7 @@ func TestExitCodes(t *testing.T) {
 // build waits for bitbake to stop, and the exit code says "interrupted".
 func TestSIGINTStopsBitbakeCleanly(t *testing.T) {
 	root := t.TempDir()
-	bb := gittest.New(t, filepath.Join(root, "up", "bitbake"), "2.8")
-	bb.Commit("bin/bitbake", "#!/bin/sh\nexec \"$XTBUILD_FAKE_BITBAKE\" \"$@\"\n", "stand-in")
-	gittest.Git(t, bb.Dir, "update-index", "--chmod=+x", "bin/bitbake")
-	gittest.Git(t, bb.Dir, "commit", "-q", "-m", "x")
+	bb := standin.BitbakeRepo(t, filepath.Join(root, "up", "bitbake"))
 	layer := gittest.New(t, filepath.Join(root, "up", "meta"), "master")
 	layer.Commit("recipes/xenclient-initramfs-image.bb", "IMAGE_FSTYPES = \"cpio.gz\"\n", "image")
 	work := filepath.Join(root, "work")
