@@ -43,8 +43,10 @@ type backend interface {
 	// reports bytes sent through sent, and returns the sha256 of the whole
 	// local file as read.
 	put(ctx context.Context, f fileEntry, p string, offset int64, mode fs.FileMode, sent func(int)) (sum, error)
-	// hash returns the sha256 of each file as stored at the destination.
-	hash(ctx context.Context, paths []string) ([]sum, error)
+	// hash returns the sha256 of each file as stored at the destination;
+	// total is their combined size, which lets a backend pick the cheaper
+	// way to hash them.
+	hash(ctx context.Context, paths []string, total int64) ([]sum, error)
 	symlink(ctx context.Context, target, link string) error
 	readlink(ctx context.Context, p string) (string, error)
 	// rename moves a directory to a name that must not exist.

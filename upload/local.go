@@ -141,7 +141,7 @@ func (localBackend) put(ctx context.Context, f fileEntry, p string, offset int64
 	return sum(h.Sum(nil)), nil
 }
 
-func (localBackend) hash(ctx context.Context, paths []string) ([]sum, error) {
+func (localBackend) hash(ctx context.Context, paths []string, _ int64) ([]sum, error) {
 	out := make([]sum, len(paths))
 	for i, p := range paths {
 		if err := ctx.Err(); err != nil {

@@ -1,10 +1,8 @@
 package upload
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -27,12 +25,11 @@ type sftpBackend struct {
 	sc   *sftp.Client
 	dest Destination
 
-	// remoteHash is the command that hashes files on the server over an
-	// exec channel ("openssl dgst -sha256 -r" or "sha256sum -b"), or empty
-	// when only reading the files back is possible (sftp-only accounts).
-	remoteHash string
-	fsync      bool
-	posix      bool
+	verify    string // "readback" forbids hashing on the server
+	probeOnce sync.Once
+	hasher    *remoteHasher // nil: read files back to hash them
+	fsync     bool
+	posix     bool
 
 	dead     atomic.Bool
 	stopCtx  func() bool
@@ -54,7 +51,7 @@ func newSFTPBackend(ctx context.Context, conn *ssh.Client, d Destination, verify
 		conn.Close()
 		return nil, fmt.Errorf("start sftp subsystem on %s: %w", d.Addr(), err)
 	}
-	b := &sftpBackend{conn: conn, sc: sc, dest: d, done: make(chan struct{})}
+	b := &sftpBackend{conn: conn, sc: sc, dest: d, verify: verify, done: make(chan struct{})}
 	_, b.fsync = sc.HasExtension("fsync@openssh.com")
 	_, b.posix = sc.HasExtension("posix-rename@openssh.com")
 	// Ctrl-C must not wait for a stalled server: closing the connection
@@ -66,10 +63,7 @@ func newSFTPBackend(ctx context.Context, conn *ssh.Client, d Destination, verify
 		close(b.done)
 	}()
 	go b.keepalive()
-	if verify != "readback" {
-		b.remoteHash = probeRemoteHash(ctx, conn)
-	}
-	slog.Debug("sftp session", "dest", d.String(), "fsync", b.fsync, "posix-rename", b.posix, "remote-hash", b.remoteHash)
+	slog.Debug("sftp session", "dest", d.String(), "fsync", b.fsync, "posix-rename", b.posix)
 	return b, nil
 }
 
@@ -126,6 +120,9 @@ func (b *sftpBackend) broken() bool {
 
 func (b *sftpBackend) close() error {
 	b.stopCtx()
+	if b.hasher != nil {
+		b.hasher.close()
+	}
 	b.sc.Close()
 	b.conn.Close()
 	<-b.done
@@ -222,8 +219,10 @@ func (b *sftpBackend) put(ctx context.Context, f fileEntry, p string, offset int
 	if err != nil {
 		return sum{}, err
 	}
-	if err := dst.Truncate(offset + n); err != nil {
-		return sum{}, err
+	if offset > 0 { // a fresh file was opened with O_TRUNC
+		if err := dst.Truncate(offset + n); err != nil {
+			return sum{}, err
+		}
 	}
 	if b.fsync {
 		if err := dst.Sync(); err != nil {
@@ -237,117 +236,6 @@ func (b *sftpBackend) put(ctx context.Context, f fileEntry, p string, offset int
 		return sum{}, err
 	}
 	return sum(h.Sum(nil)), nil
-}
-
-// maxHashCommand bounds one remote hashing command line, far below any
-// server's ARG_MAX.
-const maxHashCommand = 64 << 10
-
-func (b *sftpBackend) hash(ctx context.Context, paths []string) ([]sum, error) {
-	if b.remoteHash == "" {
-		return b.readBack(ctx, paths)
-	}
-	out := make([]sum, 0, len(paths))
-	for len(paths) > 0 {
-		n, size := 0, len(b.remoteHash)
-		for n < len(paths) && (n == 0 || size+len(paths[n])+4 < maxHashCommand) {
-			size += len(shellQuote(paths[n])) + 1
-			n++
-		}
-		sums, err := b.execHash(ctx, paths[:n])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sums...)
-		paths = paths[n:]
-	}
-	return out, nil
-}
-
-// execHash hashes files where they are stored, so verifying costs a read
-// of the server's disk (usually its page cache) instead of a second trip
-// of every byte over the network.
-func (b *sftpBackend) execHash(ctx context.Context, paths []string) ([]sum, error) {
-	var cmd strings.Builder
-	cmd.WriteString(b.remoteHash)
-	for _, p := range paths {
-		cmd.WriteByte(' ')
-		cmd.WriteString(shellQuote(p))
-	}
-	out, err := runRemote(ctx, b.conn, cmd.String())
-	if err != nil {
-		return nil, fmt.Errorf("hash %d file(s) on the server with %q: %w", len(paths), b.remoteHash, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) != len(paths) {
-		return nil, fmt.Errorf("hash files on the server: %d lines of output for %d files", len(lines), len(paths))
-	}
-	sums := make([]sum, len(paths))
-	for i, l := range lines {
-		l = strings.TrimPrefix(l, "\\") // escaped names; the order is what we use
-		if len(l) < 64 {
-			return nil, fmt.Errorf("hash %s on the server: unexpected output %q", paths[i], l)
-		}
-		if _, err := hex.Decode(sums[i][:], []byte(l[:64])); err != nil {
-			return nil, fmt.Errorf("hash %s on the server: unexpected output %q", paths[i], l)
-		}
-	}
-	return sums, nil
-}
-
-func (b *sftpBackend) readBack(ctx context.Context, paths []string) ([]sum, error) {
-	out := make([]sum, len(paths))
-	for i, p := range paths {
-		f, err := b.sc.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		h := sha256.New()
-		_, err = f.WriteTo(h)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read back %s: %w", p, err)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		out[i] = sum(h.Sum(nil))
-	}
-	return out, nil
-}
-
-// probeRemoteHash finds a hashing command on the server. openssl is tried
-// first because it is several times faster than coreutils' sha256sum on
-// CPUs with SHA extensions. Accounts restricted to sftp (ForceCommand
-// internal-sftp) fail both probes and fall back to reading back.
-func probeRemoteHash(ctx context.Context, conn *ssh.Client) string {
-	const emptySHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-	for _, c := range []string{"openssl dgst -sha256 -r", "sha256sum -b --"} {
-		out, err := runRemote(ctx, conn, c+" /dev/null")
-		if err == nil && strings.HasPrefix(strings.TrimPrefix(string(out), "\\"), emptySHA) {
-			return c
-		}
-	}
-	return ""
-}
-
-func runRemote(ctx context.Context, conn *ssh.Client, cmd string) ([]byte, error) {
-	s, err := conn.NewSession()
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Close() })
-	defer stop()
-	var stdout, stderr bytes.Buffer
-	s.Stdout, s.Stderr = &stdout, &stderr
-	if err := s.Run(cmd); err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return nil, fmt.Errorf("%w: %s", err, firstLine(msg))
-		}
-		return nil, err
-	}
-	return stdout.Bytes(), nil
 }
 
 func firstLine(s string) string {

@@ -123,6 +123,20 @@ func TestSFTPOnlyAccountReadsBack(t *testing.T) {
 	src := makeBuild(t, root, 2<<20)
 	dest := filepath.Join(root, "dest")
 	o := Options{Src: src, Branch: "master", Dest: s.url(dest), KnownHosts: s.knownHosts, Identity: s.identity}
+	d, _ := ParseDestination(o.Dest)
+	conn, err := dialSSH(context.Background(), d, sshSettings{knownHosts: s.knownHosts, identity: s.identity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newSFTPBackend(context.Background(), conn, d, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := b.hashCommand(); c != "" {
+		t.Errorf("found hashing command %q on an sftp-only account", c)
+	}
+	b.close()
+
 	st, err := Publish(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -134,9 +148,9 @@ func TestSFTPOnlyAccountReadsBack(t *testing.T) {
 	// Corrupt a published file behind upload's back: a re-publish must
 	// notice through the read-back hashes.
 	p := filepath.Join(dest, "master", testName, "netboot", "vmlinuz")
-	b, _ := os.ReadFile(p)
-	b[0] ^= 1
-	os.WriteFile(p, b, 0o644)
+	data, _ := os.ReadFile(p)
+	data[0] ^= 1
+	os.WriteFile(p, data, 0o644)
 	if _, err := Publish(context.Background(), o); !errors.Is(err, ErrDifferentBuild) {
 		t.Errorf("corrupted destination: %v, want ErrDifferentBuild", err)
 	}
@@ -157,7 +171,7 @@ func TestSFTPRemoteHashProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.close()
-	if b.remoteHash == "" {
+	if b.hashCommand() == "" {
 		t.Fatal("no hashing command found on a Debian server with openssl/coreutils")
 	}
 	// Names needing shell quoting.
@@ -167,7 +181,7 @@ func TestSFTPRemoteHashProbe(t *testing.T) {
 		writeFile(t, filepath.Join(root, n), strings.Repeat("x", i))
 		paths = append(paths, filepath.Join(root, n))
 	}
-	got, err := b.hash(ctx, paths)
+	got, err := b.hasher.hash(ctx, paths)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -108,7 +109,7 @@ UsePAM no
 MaxSessions 64
 MaxStartups 64
 LogLevel ERROR
-Subsystem sftp internal-sftp -u 0077
+Subsystem sftp /usr/lib/openssh/sftp-server -u 0077
 %s
 `, s.port, filepath.Join(s.dir, "host_key"), filepath.Join(s.dir, "sshd.pid"),
 			filepath.Join(s.dir, "authorized_keys"), strings.Join(extra, "\n"))
@@ -117,6 +118,9 @@ Subsystem sftp internal-sftp -u 0077
 			t.Fatal(err)
 		}
 		cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfg)
+		// Its own process group, so the per-connection children go with it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.WaitDelay = 5 * time.Second
 		var stderr lockedBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
@@ -126,7 +130,7 @@ Subsystem sftp internal-sftp -u 0077
 		go func() { exited <- cmd.Wait() }()
 		if waitListening(s.port, exited) {
 			t.Cleanup(func() {
-				cmd.Process.Kill()
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				<-exited
 				if t.Failed() && stderr.Len() > 0 {
 					t.Logf("sshd log:\n%s", stderr.String())
@@ -134,7 +138,8 @@ Subsystem sftp internal-sftp -u 0077
 			})
 			break
 		}
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
 		if attempt == 2 {
 			t.Fatalf("sshd did not start: %s", stderr.String())
 		}

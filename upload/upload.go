@@ -128,6 +128,9 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 // with other content: published builds are never overwritten.
 var ErrDifferentBuild = errors.New("destination already holds a different build under this name")
 
+// smallFilesInFlight is how many files of one group are written at once.
+const smallFilesInFlight = 8
+
 // resumeMargin is how far before the end of a partially written file the
 // upload restarts: concurrent SFTP writes may land out of order, so the
 // last window of the file is not trusted. The full-file hash check catches
@@ -537,7 +540,11 @@ func (p *publisher) sameContent(ctx context.Context, b backend, root string, fil
 		// Batches keep one exec per many small files without a single
 		// huge command line.
 		for i := 0; i < len(remote); i += 256 {
-			s, err2 := b.hash(gctx, remote[i:min(i+256, len(remote))])
+			var total int64
+			for _, f := range files[i:min(i+256, len(remote))] {
+				total += f.size
+			}
+			s, err2 := b.hash(gctx, remote[i:min(i+256, len(remote))], total)
 			if err = err2; err != nil {
 				return p.fail(b, "hash", remote[i], err)
 			}
@@ -611,19 +618,34 @@ func countJobs(plan *filePlan) int {
 // hashing command for many small files). A mismatch is sent once more from
 // scratch before it counts as an error.
 func (p *publisher) sendGroup(ctx context.Context, b backend, grp []job, st *Stats, prog *progress) error {
+	// Small files go several at a time: each costs a few round trips and
+	// an fsync on the server, which would otherwise run back to back.
 	sums := make([]sum, len(grp))
+	each := make([]Stats, len(grp))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(smallFilesInFlight)
 	for i, j := range grp {
-		s, err := p.put(ctx, b, j, st, prog)
-		if err != nil {
+		g.Go(func() error {
+			s, err := p.put(gctx, b, j, &each[i], prog)
+			sums[i] = s
 			return err
-		}
-		sums[i] = s
+		})
+	}
+	err := g.Wait()
+	for _, e := range each {
+		st.Sent += e.Sent
+		st.SentFiles += e.SentFiles
+	}
+	if err != nil {
+		return err
 	}
 	remote := make([]string, len(grp))
+	var total int64
 	for i, j := range grp {
 		remote[i] = path.Join(p.partial, j.f.rel)
+		total += j.f.size
 	}
-	got, err := b.hash(ctx, remote)
+	got, err := b.hash(ctx, remote, total)
 	if err != nil {
 		return p.fail(b, "verify", remote[0], err)
 	}
@@ -637,7 +659,7 @@ func (p *publisher) sendGroup(ctx context.Context, b backend, grp []job, st *Sta
 		if err != nil {
 			return err
 		}
-		again, err := b.hash(ctx, remote[i:i+1])
+		again, err := b.hash(ctx, remote[i:i+1], j.f.size)
 		if err != nil {
 			return p.fail(b, "verify", remote[i], err)
 		}
