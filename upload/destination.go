@@ -29,6 +29,9 @@ func ParseDestination(s string) (Destination, error) {
 	if err != nil {
 		return Destination{}, fmt.Errorf("parse upload destination %q: %w", s, err)
 	}
+	if strings.ContainsAny(u.Path, "\x00\n\r") {
+		return Destination{}, fmt.Errorf("upload destination %q: control characters in the path", s)
+	}
 	if u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return Destination{}, fmt.Errorf("upload destination %q: queries, fragments and opaque URLs are not supported", s)
 	}

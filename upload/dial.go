@@ -39,7 +39,11 @@ func (e *HostKeyError) Error() string {
 	if port != "22" {
 		name = "[" + host + "]:" + port
 	}
+	// ssh-keygen file names and ssh-keyscan -t use the short type names.
 	keyType := strings.TrimPrefix(e.Key, "ssh-")
+	if strings.HasPrefix(e.Key, "ecdsa-") {
+		keyType = "ecdsa"
+	}
 	switch {
 	case e.Revoked:
 		return fmt.Sprintf("host key of %s (%s %s) is marked @revoked in known_hosts; refusing to connect", e.Addr, e.Key, e.Fingerprint)
@@ -52,7 +56,7 @@ func (e *HostKeyError) Error() string {
 		return fmt.Sprintf("unknown host key for %s (%s %s): not in %s, and upload never trusts a host on first use. "+
 			"Check the fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then add it: "+
 			"ssh-keyscan -p %s -t %s %s >> %s",
-			e.Addr, e.Key, e.Fingerprint, strings.Join(e.Files, ", "), keyType, port, e.Key, host, file)
+			e.Addr, e.Key, e.Fingerprint, strings.Join(e.Files, ", "), keyType, port, keyType, host, file)
 	}
 }
 

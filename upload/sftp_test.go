@@ -29,7 +29,7 @@ func TestSFTPHostKeyRefused(t *testing.T) {
 		want  []string
 	}{
 		{"unknown", s.writeKnownHosts(t, "empty_known_hosts", s.port, ""),
-			[]string{"unknown host key", "never trusts a host on first use", fmt.Sprintf("ssh-keyscan -p %d -t ssh-ed25519 127.0.0.1 >> ", s.port)}},
+			[]string{"unknown host key", "never trusts a host on first use", fmt.Sprintf("ssh-keyscan -p %d -t ed25519 127.0.0.1 >> ", s.port)}},
 		{"other port only", s.writeKnownHosts(t, "other_port_known_hosts", s.port+1, s.hostPub),
 			[]string{"unknown host key"}},
 		{"wrong", s.writeKnownHosts(t, "wrong_known_hosts", s.port, otherPub),

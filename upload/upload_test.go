@@ -374,6 +374,7 @@ func TestParseDestination(t *testing.T) {
 		{in: "rsync://h/x", err: "not supported"},
 		{in: "/srv/builds", err: "want file:///path"},
 		{in: "sftp://h/x?y=1", err: "queries"},
+		{in: "sftp://h/x%0Ay", err: "control characters"},
 	}
 	for _, c := range cases {
 		got, err := ParseDestination(c.in)

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Upload benchmark: publishes a generated build (2 GiB by default) to a
+# throwaway local sshd with xtbuild's upload, rsync -a over ssh and scp -r,
+# each into a fresh directory, COUNT times, and prints min and median
+# seconds per tool and xtbuild's speed relative to each (>1 is faster).
+#
+#   bench/upload.sh                      # 2 GiB, 5 runs each
+#   BYTES=268435456 COUNT=3 bench/upload.sh
+#
+# Needs openssh-server, openssh-client and rsync. The generated build is
+# cached in $TMPDIR/xtbuild-upload-bench-<bytes>.
+set -eu
+cd "$(dirname "$0")/.."
+BYTES=${BYTES:-2147483648}
+COUNT=${COUNT:-5}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+XTBUILD_UPLOAD_BENCH_BYTES=$BYTES go test ./upload -run '^$' -bench '^BenchmarkUpload$' \
+	-benchtime 1x -count "$COUNT" -timeout 60m | tee "$out"
+awk '
+/^BenchmarkUpload\// {
+	split($1, a, "/"); name = a[2]; sub(/-[0-9]+$/, "", name)
+	n[name]++; t[name, n[name]] = $3 / 1e9
+}
+END {
+	for (k in n) {
+		# sort this tool'"'"'s times (insertion sort; a handful of runs)
+		for (i = 2; i <= n[k]; i++) {
+			v = t[k, i]
+			for (j = i - 1; j >= 1 && t[k, j] > v; j--) t[k, j + 1] = t[k, j]
+			t[k, j + 1] = v
+		}
+		min[k] = t[k, 1]
+		m = n[k]
+		med[k] = (m % 2) ? t[k, (m + 1) / 2] : (t[k, m / 2] + t[k, m / 2 + 1]) / 2
+	}
+	printf "\n%-14s %4s %9s %9s\n", "tool", "runs", "min s", "median s"
+	for (k in n) printf "%-14s %4d %9.2f %9.2f\n", k, n[k], min[k], med[k]
+	x = "xtbuild-sftp"
+	if (x in n) for (k in n) if (k != x)
+		printf "xtbuild vs %-10s min %.2fx  median %.2fx\n", k, min[k] / min[x], med[k] / med[x]
+}' "$out"
