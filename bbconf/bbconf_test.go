@@ -155,3 +155,18 @@ func TestRealBitbakeParsesGolden(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+// With [recipes] enabled, the generated tools layer joins BBLAYERS.
+func TestToolsLayerInBBLayers(t *testing.T) {
+	c, err := config.Parse("xtbuild.toml", []byte("[recipes]\nenabled = true\n"), "/srv/xtbuild", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := BBLayers(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte("    ${TOPDIR}/meta-xtbuild-tools \\\n    \"")) {
+		t.Errorf("tools layer not last in BBLAYERS:\n%s", out)
+	}
+}
