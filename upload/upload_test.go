@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/term"
 )
 
@@ -409,5 +410,27 @@ func TestProgressLine(t *testing.T) {
 		if got != c.want {
 			t.Errorf("progressLine(%d, %d, %vs)\n got %q\nwant %q", c.sent, c.total, c.secs, got, c.want)
 		}
+	}
+}
+
+func TestOptionsFromConfig(t *testing.T) {
+	var c config.Config
+	c.Upload = config.Upload{Destination: "sftp://b@h/srv", KnownHosts: "/k", Identity: "/id", DirMode: "0750", FileMode: "0640"}
+	c.Build.Branch = "stable-9"
+	o, err := OptionsFromConfig(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Dest != "sftp://b@h/srv" || o.Branch != "stable-9" || o.KnownHosts != "/k" || o.Identity != "/id" || o.DirMode != 0o750 || o.FileMode != 0o640 {
+		t.Errorf("got %+v", o)
+	}
+	for _, bad := range []string{"755x", "1777", "rwx"} {
+		c.Upload.FileMode = bad
+		if _, err := OptionsFromConfig(&c); err == nil || !strings.Contains(err.Error(), "upload.file_mode") {
+			t.Errorf("file_mode %q: %v", bad, err)
+		}
+	}
+	if m, err := ParseMode(""); err != nil || m != 0 {
+		t.Errorf("empty mode: %v %v, want 0 (default)", m, err)
 	}
 }
