@@ -242,7 +242,8 @@ func uploadURL(dest string) string {
 	}
 	if host, path, ok := strings.Cut(dest, ":"); ok && !strings.Contains(host, "/") {
 		if !strings.HasPrefix(path, "/") {
-			path = "/" + path
+			// rsync's host:dir is relative to the home directory.
+			path = "/~/" + path
 		}
 		return "sftp://" + host + path
 	}

@@ -104,3 +104,15 @@ func TestParseShellConfig(t *testing.T) {
 		t.Errorf("H not refused: %v %v", got["H"], notes)
 	}
 }
+
+func TestUploadURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"/home/builds":               "file:///home/builds",
+		"builds@host:/srv/www":       "sftp://builds@host/srv/www",
+		"builds@host:public_html/xt": "sftp://builds@host/~/public_html/xt",
+	} {
+		if got := uploadURL(in); got != want {
+			t.Errorf("%s → %s, want %s", in, got, want)
+		}
+	}
+}
