@@ -3,6 +3,9 @@ package upload
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
 	"io/fs"
 )
 
@@ -60,4 +63,20 @@ type backend interface {
 	// error a transient one worth a reconnect.
 	broken() bool
 	close() error
+}
+
+// resumeAt prepares a put that continues at offset: the first offset bytes
+// of src are only hashed (they are on the destination already) and dst is
+// positioned after them. It returns the running hash of the whole file.
+func resumeAt(src io.Reader, dst io.Seeker, offset int64, name string) (hash.Hash, error) {
+	h := sha256.New()
+	if offset > 0 {
+		if _, err := io.CopyN(h, src, offset); err != nil {
+			return nil, fmt.Errorf("hash first %d bytes of %s: %w", offset, name, err)
+		}
+		if _, err := dst.Seek(offset, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
 }

@@ -92,14 +92,9 @@ func (localBackend) put(ctx context.Context, f fileEntry, p string, offset int64
 		return sum{}, err
 	}
 	defer dst.Close()
-	h := sha256.New()
-	if offset > 0 {
-		if _, err := io.CopyN(h, src, offset); err != nil {
-			return sum{}, fmt.Errorf("hash first %d bytes of %s: %w", offset, f.local, err)
-		}
-		if _, err := dst.Seek(offset, io.SeekStart); err != nil {
-			return sum{}, err
-		}
+	h, err := resumeAt(src, dst, offset, f.local)
+	if err != nil {
+		return sum{}, err
 	}
 	buf := make([]byte, copyChunk)
 	for {

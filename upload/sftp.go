@@ -2,7 +2,6 @@ package upload
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -206,14 +205,9 @@ func (b *sftpBackend) put(ctx context.Context, f fileEntry, p string, offset int
 		return sum{}, err
 	}
 	defer dst.Close()
-	h := sha256.New()
-	if offset > 0 {
-		if _, err := io.CopyN(h, src, offset); err != nil {
-			return sum{}, fmt.Errorf("hash first %d bytes of %s: %w", offset, f.local, err)
-		}
-		if _, err := dst.Seek(offset, io.SeekStart); err != nil {
-			return sum{}, err
-		}
+	h, err := resumeAt(src, dst, offset, f.local)
+	if err != nil {
+		return sum{}, err
 	}
 	n, err := dst.ReadFromWithConcurrency(io.TeeReader(countingReader{ctxReader{ctx, src}, sent}, h), sftpConcurrency)
 	if err != nil {
