@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/xtbuild/xtbuild/buildbot"
@@ -23,7 +24,7 @@ func BuildbotConfig(ctx context.Context) error {
 			return err
 		}
 		out := e.Config.Abs(e.Config.Buildbot.Output)
-		if err := os.MkdirAll(dirOf(out), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			return err
 		}
 		if err := buildbot.Write(out, bc); err != nil {
@@ -32,15 +33,6 @@ func BuildbotConfig(ctx context.Context) error {
 		e.Term.Printf("wrote %s (builder %s, %d steps)", out, bc.Builder, len(bc.Steps))
 		return nil
 	})
-}
-
-func dirOf(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return p[:i]
-		}
-	}
-	return "."
 }
 
 func buildbotConfig(c *config.Config) (buildbot.Config, error) {
