@@ -1,0 +1,21 @@
+package testenv
+
+import "testing"
+
+func TestInCI(t *testing.T) {
+	for _, tc := range []struct {
+		val  string
+		want bool
+	}{{"true", true}, {"", false}, {"1", false}, {"false", false}} {
+		t.Setenv("CI", tc.val)
+		if got := InCI(); got != tc.want {
+			t.Errorf("CI=%q: InCI() = %v, want %v", tc.val, got, tc.want)
+		}
+	}
+}
+
+func TestLookPathFindsShell(t *testing.T) {
+	if p := LookPath(t, "sh", "dash"); p == "" {
+		t.Fatal("LookPath returned an empty path for sh")
+	}
+}
