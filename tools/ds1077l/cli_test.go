@@ -44,7 +44,7 @@ func newCLIRig(t *testing.T, opts ...ds1077lsim.Option) *cliRig {
 			return r.rec, io.NopCloser(nil), nil
 		},
 		sleep: r.clock.Sleep,
-		log:   slog.New(slog.DiscardHandler),
+		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	return c
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -51,7 +52,7 @@ func WithLogger(l *slog.Logger) Option { return func(d *Device) { d.log = l } }
 
 // New returns the DS1077L at addr on bus.
 func New(bus i2c.Bus, addr uint8, opts ...Option) *Device {
-	d := &Device{bus: bus, addr: addr, sleep: sleepCtx, log: slog.New(slog.DiscardHandler)}
+	d := &Device{bus: bus, addr: addr, sleep: sleepCtx, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
 		o(d)
 	}

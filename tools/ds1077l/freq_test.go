@@ -172,7 +172,7 @@ func TestParseAndFormatFreq(t *testing.T) {
 func BenchmarkSolve(b *testing.B) {
 	g, _ := LookupGrade("66")
 	target := big.NewRat(33_000_000, 1)
-	for b.Loop() {
+	for i := 0; i < b.N; i++ {
 		if _, err := Solve(g, target); err != nil {
 			b.Fatal(err)
 		}

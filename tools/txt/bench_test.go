@@ -23,7 +23,7 @@ func BenchmarkDiagnoseBootLoop(b *testing.B) {
 	}
 	b.SetBytes(int64(len(log)))
 	b.ReportAllocs()
-	for b.Loop() {
+	for i := 0; i < b.N; i++ {
 		d, err := DiagnoseLog(bytes.NewReader(log))
 		if err != nil {
 			b.Fatal(err)

@@ -2,6 +2,7 @@ package txt
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"os"
@@ -134,7 +135,7 @@ func TestMainStatusDumpAndSave(t *testing.T) {
 	}
 	saved := filepath.Join(dir, "copy.bin")
 	var stdout, stderr bytes.Buffer
-	if code := Main(t.Context(), []string{"status", "--dump", dump, "--save", saved}, &stdout, &stderr); code != 0 {
+	if code := Main(context.Background(), []string{"status", "--dump", dump, "--save", saved}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	got, _ := os.ReadFile(saved)
@@ -148,7 +149,7 @@ func TestMainStatusDumpAndSave(t *testing.T) {
 		t.Errorf("stdout:\n%s", stdout.String())
 	}
 	stdout.Reset()
-	if code := Main(t.Context(), []string{"status", "--dump", filepath.Join(dir, "missing")}, &stdout, &stderr); code != 1 {
+	if code := Main(context.Background(), []string{"status", "--dump", filepath.Join(dir, "missing")}, &stdout, &stderr); code != 1 {
 		t.Errorf("missing dump: exit %d", code)
 	}
 }
@@ -174,7 +175,7 @@ func TestReadDevMemPread(t *testing.T) {
 		t.Fatal("ReadDevMem returned other bytes than the image at 0xFED30000")
 	}
 	var stdout, stderr bytes.Buffer
-	if code := Main(t.Context(), []string{"status", "--devmem", path, "--json"}, &stdout, &stderr); code != 0 {
+	if code := Main(context.Background(), []string{"status", "--devmem", path, "--json"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), `"errorcode": "0x00000000c0021041"`) {

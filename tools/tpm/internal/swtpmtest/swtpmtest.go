@@ -1,8 +1,8 @@
 // Package swtpmtest starts a real swtpm (TPM 1.2 or 2.0 emulator) on a
 // Unix socket for tests, and stops it when the test ends.
 //
-// Tests that need it must not be skipped in CI: Require skips only when
-// swtpm is missing and the CI environment variable is unset.
+// Tests that need it must not be skipped in CI: Require goes through
+// internal/testenv (missing under CI=true fails, elsewhere skips).
 package swtpmtest
 
 import (
@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xtbuild/xtbuild/tools/internal/testenv"
 )
 
 // Options choose how swtpm comes up.
@@ -36,19 +38,10 @@ type SWTPM struct {
 	done           chan error
 }
 
-// Require skips the test when swtpm is not installed, unless $CI is set:
-// then a missing swtpm fails the test, as CI must run these tests.
+// Require returns swtpm's path, or stops the test as testenv.Missing does.
 func Require(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath("swtpm")
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("swtpm is required in CI (apt-get install swtpm swtpm-tools): %v", err)
-	}
-	t.Skipf("swtpm not installed (apt-get install swtpm swtpm-tools): %v", err)
-	return ""
+	return testenv.LookPath(t, "swtpm", "swtpm swtpm-tools")
 }
 
 // sunPathMax is the room for a socket path in sockaddr_un (108 with NUL).
