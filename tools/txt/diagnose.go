@@ -30,6 +30,14 @@ type BootReport struct {
 	NoSINIT    bool         `json:"no_sinit_found,omitempty"`
 	TPMFamily  string       `json:"tpm_family,omitempty"`
 	NVLocked   *bool        `json:"nv_locked,omitempty"`
+	// NVLockedNA: the TPM is a 2.0 one, which has no nv_locked flag.
+	NVLockedNA bool `json:"nv_locked_not_applicable,omitempty"`
+	// Events are the decisive tboot messages of this boot.
+	Events []Event `json:"events,omitempty"`
+	// PostLaunchLine is where tboot's post-launch run starts (its second
+	// banner); 0 when the capture has none.
+	PostLaunchLine int  `json:"post_launch_line,omitempty"`
+	HandedOff      bool `json:"handed_off_to_kernel,omitempty"`
 	Errors     []ErrorRep   `json:"txt_errorcodes"`
 	// LastBootError is tboot's own "last boot has (no) error" verdict.
 	LastBootError *bool    `json:"last_boot_error,omitempty"`
@@ -66,8 +74,13 @@ type ACMReport struct {
 // ErrorRep is one decoded TXT.ERRORCODE.
 type ErrorRep struct {
 	Line int `json:"line"`
-	// ForBoot is the boot whose launch left the code (the previous one).
-	ForBoot int     `json:"for_boot,omitempty"`
+	// ForBoot is the boot whose launch left the code: the previous one
+	// for a code shown before SENTER, this boot for one its post-launch
+	// run shows.
+	ForBoot int `json:"for_boot,omitempty"`
+	// Previous: the code was left by a launch before this one (shown
+	// before SENTER); false for the post-launch run's code.
+	Previous bool    `json:"previous_launch"`
 	Decoded Decoded `json:"decoded"`
 	// Partial: the value was cut off and rebuilt from tboot's breakdown
 	// line; the minor code is unknown.
@@ -141,6 +154,10 @@ func Diagnose(l *Log) *Diagnosis {
 			Version: b.Version, Cmdline: b.Cmdline, TPMFamily: b.TPMFamily, NVLocked: b.NVLocked,
 			NoSINIT: b.NoSINIT, LastBootError: b.LastBootError, ResetSTS: b.ResetSTS,
 			SENTER: b.SENTER, Launched: b.Launched, ACMs: []ACMReport{}, Errors: []ErrorRep{},
+			Events: b.Events, PostLaunchLine: b.PostLaunchLine, HandedOff: b.HandedOff,
+		}
+		if strings.HasPrefix(b.TPMFamily, "2.0") {
+			rep.NVLockedNA = true
 		}
 		rep.Platform = platformRep(b.Platform)
 		for _, a := range b.ACMs {
@@ -167,7 +184,10 @@ func Diagnose(l *Log) *Diagnosis {
 				rep.Notes = append(rep.Notes, fmt.Sprintf("line %d: TXT.ERRORCODE value cut off in the capture", e.Line))
 				continue
 			}
-			er.ForBoot = forBoot
+			er.ForBoot, er.Previous = forBoot, true
+			if b.PostLaunchLine > 0 && e.Line >= b.PostLaunchLine {
+				er.ForBoot, er.Previous = b.Index, false
+			}
 			rep.Errors = append(rep.Errors, er)
 			errorFindings(er, find, step, d)
 		}
@@ -176,7 +196,31 @@ func Diagnose(l *Log) *Diagnosis {
 		if i+1 < len(l.Boots) {
 			next = l.Boots[i+1]
 		}
+		blocking := ""
+		for _, e := range b.Events {
+			if e.ID == "sinit-not-provided" && b.NoSINIT {
+				continue // reported with the per-module reasons below
+			}
+			if b.NoTXT && (e.ID == "sinit-not-provided" || e.ID == "txt-not-supported") {
+				continue // the hardware cannot do TXT: no ACM advice
+			}
+			f, st, blocks := eventFinding(e)
+			find(f)
+			if st != "" {
+				step(st)
+			}
+			if blocks {
+				d.Problem = true
+				if blocking == "" {
+					blocking = f
+				}
+			}
+		}
 		switch {
+		case b.Launched && blocking != "" && b.PostLaunchLine > 0:
+			rep.Launch = "SINIT returned (the measured launch happened), then tboot's post-launch run stopped: " + blocking
+		case b.Launched && b.HandedOff:
+			rep.Launch = "measured launch succeeded; tboot handed control to the kernel"
 		case b.Launched:
 			rep.Launch = "measured launch succeeded"
 		case b.SENTER && next != nil:
@@ -193,6 +237,10 @@ func Diagnose(l *Log) *Diagnosis {
 			d.Problem = true
 		case b.SENTER:
 			rep.Launch = "GETSEC[SENTER] executed and the log ends without a success line; if the machine reset, capture the next boot: its TXT.ERRORCODE says why"
+		case blocking != "" && b.HandedOff:
+			rep.Launch = "no measured launch: tboot started the kernel without TXT (" + blocking + ")"
+		case blocking != "":
+			rep.Launch = "no measured launch: " + blocking
 		case next == nil:
 			rep.Launch = "the log ends before GETSEC[SENTER]"
 		default:
@@ -204,8 +252,13 @@ func Diagnose(l *Log) *Diagnosis {
 			step(nvlockStep)
 			d.Problem = true
 		}
-		if b.NoSINIT {
+		if b.NoSINIT && !b.NoTXT {
 			find(fmt.Sprintf("no SINIT ACM matched this platform (%s)", platformLine(b.Platform)))
+			for _, a := range rep.ACMs {
+				if a.Decided && !a.Match {
+					find(fmt.Sprintf("%s does not fit: %s", a.Module, a.Reason))
+				}
+			}
 			step("add the SINIT ACM made for this platform as a boot module (grub: module2 /boot/<sinit>.bin after the kernel and initrd); the per-ACM reasons above show what each offered module expects")
 			d.Problem = true
 		}
@@ -220,17 +273,27 @@ func Diagnose(l *Log) *Diagnosis {
 			step("power the machine off completely (remove power, not a reboot) and boot again; TXT_RESET.STS clears only on a power cycle")
 			d.Problem = true
 		}
-		if b.TPMDisabled || b.TPMDeactivated {
-			find("the TPM is disabled or deactivated")
-			step("enable and activate the TPM in the firmware setup, then boot again")
-			d.Problem = true
-		}
 		if b.Truncated > 0 {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%d message(s) were cut short in the capture; values in them were not used", b.Truncated))
 		}
 		d.Boots = append(d.Boots, rep)
 	}
 	last := l.Boots[len(l.Boots)-1]
+	if st := l.Stat; st != nil {
+		noTXT := false
+		for _, b := range l.Boots {
+			noTXT = noTXT || b.NoTXT
+		}
+		switch {
+		case st.MeasuredLaunch != nil && *st.MeasuredLaunch && (noTXT || st.AllOnes || st.NotSupported):
+			curBoot = 0
+			find("txt-stat's header says \"TXT measured launch: TRUE\", but " + map[bool]string{true: "the tboot log says this platform cannot do TXT", false: "the TXT registers read as all ones"}[noTXT] + ": there is no TXT register space, every bit reads as set, and the header is not to be trusted")
+			d.Problem = true
+		case st.MeasuredLaunch != nil && !*st.MeasuredLaunch && last.Launched:
+			curBoot = 0
+			find("txt-stat says \"TXT measured launch: FALSE\" while the log shows a launch: the registers were read after a reboot or S3 that left TXT")
+		}
+	}
 	if !d.Problem && last.Launched {
 		curBoot = last.Index
 		find("measured launch succeeded")

@@ -10,6 +10,24 @@ import (
 // Log is a tboot serial capture split into boots.
 type Log struct {
 	Boots []*Boot
+	// Stat is txt-stat's register report when the capture is txt-stat
+	// output (register dump, then "TBOOT log:" with the memory log).
+	Stat *StatReport
+}
+
+// StatReport is what txt-stat printed about the TXT registers.
+type StatReport struct {
+	Line int
+	// MeasuredLaunch is the header's "TXT measured launch: TRUE|FALSE",
+	// which txt-stat takes from TXT.STS SENTER.DONE.
+	MeasuredLaunch *bool
+	ErrorCode      *uint32
+	TXTReset       *bool
+	// AllOnes: registers read as all ones (0xffff...), which is what a
+	// platform without TXT register space returns.
+	AllOnes bool
+	// NotSupported: txt-stat itself said "Intel(r) TXT is not supported".
+	NotSupported bool
 }
 
 // Boot is what one tboot run logged.
@@ -43,6 +61,18 @@ type Boot struct {
 	ReadyForSENTER bool
 	SENTER         bool // "executing GETSEC[SENTER]..." was logged
 	Launched       bool // a post-launch success line was logged
+	// PostLaunch: the capture holds the post-launch run of tboot (its
+	// second banner, then "SINIT ACM successfully returned..."), which
+	// belongs to this boot and is not a reboot.
+	PostLaunch bool
+	// PostLaunchLine is where the post-launch run starts.
+	PostLaunchLine int
+	// HandedOff: tboot transferred control to the kernel.
+	HandedOff bool
+	// Events are the decisive messages of this boot (messages.go).
+	Events []Event
+	// NoTXT: a message proved the platform cannot do TXT at all.
+	NoTXT bool
 	// Truncated counts messages that were cut short in the capture.
 	Truncated int
 }
@@ -105,7 +135,7 @@ var (
 	reBanner     = regexp.MustCompile(`^\*{5,}\s*TBOOT\s*\*{5,}$`)
 	reVersion    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} .*?\s(\d+\.\d+(?:\.\d+)?\S*)$`)
 	reCmdline    = regexp.MustCompile(`^command line:\s?(.*)$`)
-	reFamily     = regexp.MustCompile(`TPM Family 0x(\d)`)
+	reFamily     = regexp.MustCompile(`^TPM:.*Family 0x([0-9a-fA-F]+)`)
 	reNVLocked   = regexp.MustCompile(`nv_locked:\s*(TRUE|FALSE)`)
 	reCheckMod   = regexp.MustCompile(`^checking if module\s?(.*?)\s?is an SINIT for this platform`)
 	reFused      = regexp.MustCompile(`^chipset production fused:\s*([0-9a-fA-F]+)$`)
@@ -160,11 +190,12 @@ var acmVerdicts = []string{
 // ParseLog reads a tboot capture (serial log, memory log text, a mailing
 // list paste) and splits it into boots.
 func ParseLog(r io.Reader) (*Log, error) {
-	lines, err := ScanLog(r)
+	p := &logParser{log: &Log{}}
+	err := StreamLog(r, p.line, p.other)
 	if err != nil {
 		return nil, err
 	}
-	return ParseLines(lines), nil
+	return p.log, nil
 }
 
 // ParseLines builds boots from scanned messages.
@@ -180,6 +211,53 @@ type logParser struct {
 	log *Log
 	cur *Boot
 	acm *ACMAttempt
+}
+
+var (
+	reStatBool = regexp.MustCompile(`^(TXT measured launch|txt_reset|senter_done):\s*(TRUE|FALSE)$`)
+	reStatReg  = regexp.MustCompile(`^(STS|ESTS|E2STS|ERRORCODE|DIDVID):\s*0x([0-9a-fA-F]+)$`)
+)
+
+// other reads the lines outside tboot messages: txt-stat's report.
+func (p *logParser) other(no int, line string) {
+	t := strings.TrimSpace(line)
+	if t == "" {
+		return
+	}
+	st := func() *StatReport {
+		if p.log.Stat == nil {
+			p.log.Stat = &StatReport{Line: no}
+		}
+		return p.log.Stat
+	}
+	switch {
+	case strings.HasPrefix(t, "Intel(r) TXT Configuration Registers"):
+		st()
+		return
+	case strings.HasPrefix(t, "Intel(r) TXT is not supported"):
+		st().NotSupported = true
+		return
+	}
+	if m := reStatBool.FindStringSubmatch(t); m != nil && p.log.Stat != nil {
+		v := m[2] == "TRUE"
+		switch m[1] {
+		case "TXT measured launch":
+			p.log.Stat.MeasuredLaunch = &v
+		case "txt_reset":
+			p.log.Stat.TXTReset = &v
+		}
+		return
+	}
+	if m := reStatReg.FindStringSubmatch(t); m != nil && p.log.Stat != nil {
+		v, _ := hexU64(m[2])
+		if strings.Trim(strings.ToLower(m[2]), "f") == "" && len(m[2]) >= 8 {
+			p.log.Stat.AllOnes = true
+		}
+		if m[1] == "ERRORCODE" {
+			c := uint32(v)
+			p.log.Stat.ErrorCode = &c
+		}
+	}
 }
 
 func (p *logParser) newBoot(l LogLine) {
@@ -231,10 +309,21 @@ func (p *logParser) line(l LogLine) {
 			p.newBoot(l)
 		}
 	}
+	if strings.HasPrefix(t, "SINIT ACM successfully returned") {
+		p.postLaunch(l)
+	}
 	b := p.boot(l)
 	b.LastLine = l.No
 	if l.Truncated {
 		b.Truncated++
+	}
+	if !l.Truncated {
+		if e, ok := classify(l); ok {
+			b.Events = append(b.Events, e)
+			if c, ok := classByID(e.ID); ok && c.NoTXT {
+				b.NoTXT = true
+			}
+		}
 	}
 	trusted := !l.Truncated
 	// sub runs re only on trusted messages that contain its literal anchor,
@@ -261,13 +350,21 @@ func (p *logParser) line(l LogLine) {
 		return
 	}
 	if m := sub(reFamily); m != nil {
-		switch m[1] {
-		case "0":
-			b.TPMFamily = "1.2"
-		case "1":
-			b.TPMFamily = "2.0"
-		case "2":
+		// Every tboot since 1.7 prints one of: "TPM: TPM Family 0x0"
+		// (1.7-1.8: 0 is 1.2, 1 is 2.0), "TPM: discrete TPM1.2 Family
+		// 0x0", "TPM: discrete TPM2.0 Family 0x1" (0x2 for a CRB TPM),
+		// "TPM: This is Intel PTT, TPM Family 0x2".
+		switch {
+		case strings.Contains(t, "Intel PTT"):
 			b.TPMFamily = "2.0 (Intel PTT)"
+		case strings.Contains(t, "TPM2.0"):
+			b.TPMFamily = "2.0"
+		case strings.Contains(t, "TPM1.2"):
+			b.TPMFamily = "1.2"
+		case m[1] == "0":
+			b.TPMFamily = "1.2"
+		default:
+			b.TPMFamily = "2.0"
 		}
 		return
 	}
@@ -425,7 +522,41 @@ func (p *logParser) line(l LogLine) {
 		b.SENTER = true
 	case strings.HasPrefix(t, "measured launch succeeded"), strings.HasPrefix(t, "SINIT ACM successfully returned"):
 		b.Launched = true
+	case strings.HasPrefix(t, "transfering control to kernel"), strings.HasPrefix(t, "transferring control to kernel"):
+		b.HandedOff = true
 	}
+}
+
+// postLaunch handles "SINIT ACM successfully returned...": tboot prints it
+// in its post-launch run, which starts with the banner (and version,
+// command line) again. When the boot before went into SENTER, the run
+// that the second banner opened is that boot's post-launch half: fold it
+// back in, so a healthy launch is one boot and never a "reboot".
+func (p *logParser) postLaunch(l LogLine) {
+	bs := p.log.Boots
+	if p.cur == nil || len(bs) < 2 || p.cur != bs[len(bs)-1] {
+		if p.cur != nil && !p.cur.PostLaunch {
+			p.cur.PostLaunch, p.cur.PostLaunchLine = true, l.No
+		}
+		return
+	}
+	prev, cur := bs[len(bs)-2], p.cur
+	if !prev.SENTER || prev.Launched || cur.SENTER || len(cur.ACMs) > 0 || len(cur.Errors) > 0 {
+		if !cur.PostLaunch {
+			cur.PostLaunch, cur.PostLaunchLine = true, l.No
+		}
+		return
+	}
+	prev.PostLaunch, prev.PostLaunchLine = true, cur.FirstLine
+	prev.LastLine = cur.LastLine
+	prev.Truncated += cur.Truncated
+	prev.Events = append(prev.Events, cur.Events...)
+	if prev.TPMFamily == "" {
+		prev.TPMFamily = cur.TPMFamily
+	}
+	p.log.Boots = bs[:len(bs)-1]
+	p.cur = prev
+	p.acm = nil
 }
 
 func lastError(b *Boot) *ErrorReport {

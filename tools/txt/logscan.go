@@ -1,15 +1,19 @@
 package txt
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 )
 
-// MaxLogSize bounds how much of a log diagnose reads; serial captures of a
-// boot loop are large but far below this.
-const MaxLogSize = 64 << 20
+// MaxLineSize bounds one physical line of a capture. A serial capture of a
+// wedged port can be one endless line; the rest of such a line is dropped
+// (and the message marked truncated), the capture itself is not refused.
+// Captures of any size are streamed: the whole file is never in memory.
+const MaxLineSize = 1 << 20
 
 // LogLine is one tboot message after cleaning: the text after "TBOOT:",
 // with NULs, carriage returns and indentation removed.
@@ -25,47 +29,79 @@ type LogLine struct {
 
 const tbootPrefix = "TBOOT:"
 
-// ScanLog splits a raw capture into tboot messages. It copes with what a
-// serial line delivers: NUL bytes (tboot writes "TBOOT: \0"), CRLF or bare
-// CR line ends, noise around and between messages (BIOS, grub, kernel,
-// terminal timestamps), messages glued together when a newline was lost,
-// and lines wrapped by a mailer or terminal (a continuation line without
-// the prefix is joined to the message it continues).
+// ScanLog splits a raw capture into tboot messages (see StreamLog).
 func ScanLog(r io.Reader) ([]LogLine, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, MaxLogSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read log: %w", err)
-	}
-	if len(raw) > MaxLogSize {
-		return nil, fmt.Errorf("read log: larger than %d bytes", MaxLogSize)
-	}
-	return scanBytes(raw), nil
+	var out []LogLine
+	err := StreamLog(r, func(l LogLine) { out = append(out, l) }, nil)
+	return out, err
 }
 
-func scanBytes(raw []byte) []LogLine {
-	endsCut := len(raw) > 0 && raw[len(raw)-1] != '\n' && raw[len(raw)-1] != '\r'
-	raw = bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))
-	sc := logScanner{}
-	start := 0
-	for i := 0; i <= len(raw); i++ {
-		if i < len(raw) && raw[i] != '\n' && raw[i] != '\r' {
+// StreamLog reads a capture line by line and calls msg for each tboot
+// message, in order, and other (when not nil) for each physical line that
+// is not part of a tboot message (txt-stat's register dump, kernel output).
+//
+// It copes with what a serial line or a mailer delivers: NUL bytes (tboot
+// writes "TBOOT: \0"), CRLF or bare CR line ends, tabs, noise around and
+// between messages (BIOS, grub, kernel, terminal timestamps), messages
+// glued together when a newline was lost, and lines hard-wrapped by a mail
+// client or terminal: a line without the prefix continues the message
+// before it when it is indented, when that message ended mid-list (a
+// comma), or when the line before was long enough to have been wrapped and
+// this one does not look like another program's output.
+func StreamLog(r io.Reader, msg func(LogLine), other func(no int, line string)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	sc := logScanner{emit: msg, other: other}
+	var long []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A long line: keep up to MaxLineSize of it, drop the rest.
+			if len(long) < MaxLineSize {
+				long = append(long, chunk...)
+			}
 			continue
 		}
-		if i == len(raw) && start == len(raw) {
-			break // input ended with a line end
+		cut := false
+		if long != nil {
+			cut = len(long)+len(chunk) > MaxLineSize
+			if !cut {
+				chunk = append(long, chunk...)
+			} else {
+				chunk = long[:MaxLineSize]
+			}
+			long = nil
 		}
-		sc.physical(clean(raw[start:i]), i == len(raw) && endsCut)
-		start = i + 1
+		if len(chunk) > 0 {
+			endsLine := chunk[len(chunk)-1] == '\n'
+			body := strings.TrimSuffix(string(chunk), "\n")
+			body = strings.TrimSuffix(body, "\r")
+			// A bare CR also ends a line (a terminal capture).
+			parts := strings.Split(body, "\r")
+			for i, part := range parts {
+				last := i == len(parts)-1
+				if last && part == "" && !endsLine && len(parts) > 1 {
+					break // input ended right after a CR
+				}
+				sc.physical(part, (last && cut) || (last && !endsLine && err != nil && part != ""))
+			}
+		}
+		if err != nil {
+			sc.flush()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read log: %w", err)
+		}
 	}
-	return sc.out
 }
 
 // clean drops NULs and control characters other than tab; serial noise
 // and terminal escapes are not text.
-func clean(b []byte) string {
+func clean(b string) string {
 	var sb strings.Builder
 	sb.Grow(len(b))
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if c == '\t' || (c >= 0x20 && c != 0x7f) {
 			sb.WriteByte(c)
 		}
@@ -73,38 +109,107 @@ func clean(b []byte) string {
 	return sb.String()
 }
 
+// wrapWidth is the shortest physical line taken to have been hard-wrapped
+// by a mailer (they wrap at 72 to 80 columns; tboot's own lines are often
+// shorter, and a short line is never followed by a wrapped remainder).
+const wrapWidth = 60
+
 type logScanner struct {
-	out  []LogLine
-	no   int // physical line number of the current line
-	last int // physical line the last message ended on
+	emit    func(LogLine)
+	other   func(int, string)
+	pending *LogLine // the last message, held until the next line shows whether it continues
+	no      int      // physical line number of the current line
+	last    int      // physical line the pending message ended on
+	lastLen int      // length of that physical line
 }
 
-func (sc *logScanner) physical(line string, cutAtEnd bool) {
+func (sc *logScanner) flush() {
+	if sc.pending != nil {
+		sc.emit(*sc.pending)
+		sc.pending = nil
+	}
+}
+
+func (sc *logScanner) physical(raw string, cutAtEnd bool) {
 	sc.no++
+	line := clean(raw)
 	idx := strings.Index(line, tbootPrefix)
 	if idx < 0 {
-		// A line without the prefix: either a continuation of the previous
-		// message (indented, or the previous one ended mid-list with a
-		// comma) or noise from something else on the console.
-		if len(sc.out) == 0 || strings.TrimSpace(line) == "" || sc.last != sc.no-1 {
+		if sc.continues(line) {
+			prev := sc.pending
+			prev.Text = strings.TrimSpace(prev.Text + " " + strings.TrimSpace(line))
+			prev.Truncated = cutAtEnd
+			sc.last, sc.lastLen = sc.no, len(line)
 			return
 		}
-		prev := &sc.out[len(sc.out)-1]
-		if prev.Truncated || !(line[0] == ' ' || line[0] == '\t' || strings.HasSuffix(prev.Text, ",")) {
-			return
+		if sc.pending != nil && sc.last != sc.no {
+			sc.flush()
 		}
-		prev.Text = strings.TrimSpace(prev.Text + " " + strings.TrimSpace(line))
-		prev.Truncated = cutAtEnd
-		sc.last = sc.no
+		if sc.other != nil {
+			sc.other(sc.no, line)
+		}
 		return
 	}
+	sc.flush()
 	segs := strings.Split(line[idx+len(tbootPrefix):], tbootPrefix)
 	for i, s := range segs {
-		sc.out = append(sc.out, LogLine{
+		l := LogLine{
 			No:        sc.no,
 			Text:      strings.TrimSpace(s),
 			Truncated: i < len(segs)-1 || (cutAtEnd && i == len(segs)-1),
-		})
+		}
+		if i < len(segs)-1 {
+			sc.emit(l)
+			continue
+		}
+		sc.pending = &l
 	}
-	sc.last = sc.no
+	sc.last, sc.lastLen = sc.no, len(line)
+}
+
+func startsIndented(line string) bool {
+	return line != "" && (line[0] == ' ' || line[0] == '\t')
+}
+
+// continues says whether a line without the prefix belongs to the message
+// before it.
+func (sc *logScanner) continues(line string) bool {
+	prev := sc.pending
+	if prev == nil || prev.Truncated || sc.last != sc.no-1 || strings.TrimSpace(line) == "" {
+		return false
+	}
+	if looksForeign(line) {
+		return false
+	}
+	return startsIndented(line) || strings.HasSuffix(prev.Text, ",") || sc.lastLen >= wrapWidth
+}
+
+// looksForeign recognises lines that other programs print on the same
+// console, so they are never glued onto a tboot message: kernel messages
+// ("[    0.000000] ..."), the shell, grub, txt-stat's own report.
+func looksForeign(line string) bool {
+	t := strings.TrimSpace(line)
+	switch {
+	case strings.HasPrefix(t, "[") && len(t) > 2 && (t[1] == ' ' || (t[1] >= '0' && t[1] <= '9')):
+		return true // kernel timestamp
+	case strings.HasPrefix(t, "$ "), strings.HasPrefix(t, "# "), strings.HasPrefix(t, "> "):
+		return true
+	}
+	for _, p := range foreignPrefixes {
+		if strings.HasPrefix(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var foreignPrefixes = []string{
+	"Intel(r) TXT", "TBOOT log", "Linux version", "Booting ", "Loading ", "Starting ", "Welcome to",
+	"GNU GRUB", "grub>", "Xen ", "(XEN)", "***", "BdsDxe", "ERROR:", "Press ",
+}
+
+// scanBytes is ScanLog on a byte slice (tests and the fuzzer).
+func scanBytes(raw []byte) []LogLine {
+	out, _ := ScanLog(bytes.NewReader(raw))
+	return out
 }

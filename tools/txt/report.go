@@ -60,6 +60,8 @@ func (d *Diagnosis) WriteText(w io.Writer) error {
 			}
 			if b.NVLocked != nil {
 				fmt.Fprintf(&sb, " nv_locked %s", strings.ToUpper(fmt.Sprint(*b.NVLocked)))
+			} else if b.NVLockedNA {
+				sb.WriteString(" (nv_locked: not applicable to TPM 2.0)")
 			}
 			sb.WriteString("\n")
 		}
