@@ -36,9 +36,9 @@ type BootReport struct {
 	Events []Event `json:"events,omitempty"`
 	// PostLaunchLine is where tboot's post-launch run starts (its second
 	// banner); 0 when the capture has none.
-	PostLaunchLine int  `json:"post_launch_line,omitempty"`
-	HandedOff      bool `json:"handed_off_to_kernel,omitempty"`
-	Errors     []ErrorRep   `json:"txt_errorcodes"`
+	PostLaunchLine int        `json:"post_launch_line,omitempty"`
+	HandedOff      bool       `json:"handed_off_to_kernel,omitempty"`
+	Errors         []ErrorRep `json:"txt_errorcodes"`
 	// LastBootError is tboot's own "last boot has (no) error" verdict.
 	LastBootError *bool    `json:"last_boot_error,omitempty"`
 	ResetSTS      bool     `json:"txt_reset_sts,omitempty"`
@@ -81,7 +81,7 @@ type ErrorRep struct {
 	// Previous: the code was left by a launch before this one (shown
 	// before SENTER); false for the post-launch run's code.
 	Previous bool    `json:"previous_launch"`
-	Decoded Decoded `json:"decoded"`
+	Decoded  Decoded `json:"decoded"`
 	// Partial: the value was cut off and rebuilt from tboot's breakdown
 	// line; the minor code is unknown.
 	Partial bool   `json:"partial,omitempty"`

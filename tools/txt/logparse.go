@@ -221,7 +221,7 @@ var (
 // other reads the lines outside tboot messages: txt-stat's report.
 func (p *logParser) other(no int, line string) {
 	t := strings.TrimSpace(line)
-	if t == "" {
+	if t == "" || (p.log.Stat == nil && !strings.HasPrefix(t, "Intel(r) TXT")) {
 		return
 	}
 	st := func() *StatReport {

@@ -98,6 +98,16 @@ func StreamLog(r io.Reader, msg func(LogLine), other func(no int, line string)) 
 // clean drops NULs and control characters other than tab; serial noise
 // and terminal escapes are not text.
 func clean(b string) string {
+	dirty := false
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			dirty = true
+			break
+		}
+	}
+	if !dirty {
+		return b
+	}
 	var sb strings.Builder
 	sb.Grow(len(b))
 	for i := 0; i < len(b); i++ {

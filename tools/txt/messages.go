@@ -152,7 +152,7 @@ func classify(l LogLine) (Event, bool) {
 			return Event{ID: c.ID, Line: l.No, Text: t}, true
 		}
 	}
-	if !strings.Contains(t, "NV") && !strings.Contains(t, "nv index") && !strings.Contains(t, "LCP2") {
+	if !strings.Contains(t, "NV") && !strings.Contains(t, "nv index") && !strings.Contains(t, "LCP2") && !strings.Contains(t, "from index") {
 		return Event{}, false
 	}
 	hexIdx := func(s string) uint32 { v, _ := strconv.ParseUint(s, 16, 32); return uint32(v) }
