@@ -171,6 +171,11 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 	} else {
 		raw, err = ReadDevMem(*devmem)
 	}
+	if err == nil && *dump != "" {
+		if err = CheckDump(raw); err != nil {
+			err = fmt.Errorf("%s: %w", *dump, err)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "xt txt status: %v\n", err)
 		return 1
