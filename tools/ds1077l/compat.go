@@ -150,6 +150,17 @@ const compatCommonDoc = `
 Exit status: 0 success, 1 failure, 2 usage error.
 `
 
+// compatLongs are each original program's long options, from ds1077l-ctrl's
+// argp tables (src/ds1077l.c common_options; the options[] of
+// ds1077l-bus.c, -div.c, -mux.c; ds1077l-writee2 parses only the common
+// table). argp's own options are added by parseArgs.
+var compatLongs = map[string][]string{
+	"ds1077l-bus":     {"address", "bus-dev", "verbose", "get", "set", "new-addr", "wc"},
+	"ds1077l-div":     {"address", "bus-dev", "verbose", "get", "set", "divider"},
+	"ds1077l-mux":     {"address", "bus-dev", "verbose", "get", "set", "pdn1", "pdn0", "sel0", "en0", "p0", "p1", "div1"},
+	"ds1077l-writee2": {"address", "bus-dev", "verbose"},
+}
+
 // compat runs one of the ds1077l-ctrl programs.
 func (e *env) compat(ctx context.Context, prog string, args []string) int {
 	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
@@ -177,7 +188,7 @@ func (e *env) compat(ctx context.Context, prog string, args []string) int {
 			shorts[k] = v
 		}
 	}
-	operands, err := parseArgs(fs, shorts, args)
+	operands, err := parseArgs(fs, shorts, args, compatLongs[prog]...)
 	if errors.Is(err, errHelp) {
 		fmt.Fprint(e.stdout, compatDoc[prog]+compatCommonDoc)
 		return 0

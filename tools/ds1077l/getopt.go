@@ -25,7 +25,14 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 // bundled ("-gv") and with attached values ("-n5"); operands anywhere, and
 // "--" ending options. Go's flag package alone does none of the prefix,
 // bundling or permuting, so it only holds the definitions here.
-func parseArgs(fs *flag.FlagSet, shorts map[byte]string, args []string) ([]string, error) {
+//
+// legacy, when not nil, lists the long options the original program had
+// (its argp tables plus argp's own, see argpOwn). Abbreviations resolve
+// among those first, exactly as the original did, so options xt added
+// (--force, --dry-run) never make an old prefix ambiguous: "--d=100" is
+// still --divider for ds1077l-div. New options are reached by their full
+// name or by a prefix that matches no original option.
+func parseArgs(fs *flag.FlagSet, shorts map[byte]string, args []string, legacy ...string) ([]string, error) {
 	isBool := map[string]bool{}
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) {
@@ -34,7 +41,8 @@ func parseArgs(fs *flag.FlagSet, shorts map[byte]string, args []string) ([]strin
 			isBool[f.Name] = true
 		}
 	})
-	names = append(names, "help", "usage")
+	names = append(names, argpOwn...)
+	isBool["help"], isBool["usage"] = true, true
 	sort.Strings(names)
 
 	set := func(name, val string) error {
@@ -51,16 +59,30 @@ func parseArgs(fs *flag.FlagSet, shorts map[byte]string, args []string) ([]strin
 			return append(operands, args[i+1:]...), nil
 		case strings.HasPrefix(a, "--"):
 			name, val, hasVal := strings.Cut(a[2:], "=")
-			full, err := resolveLong(names, name)
+			full, err := resolveLong(names, legacy, name)
 			if err != nil {
 				return nil, err
 			}
-			if full == "help" || full == "usage" {
+			if isBool[full] && hasVal {
+				// getopt_long: a no_argument option given "=value".
+				return nil, usagef("option '--%s' doesn't allow an argument", full)
+			}
+			switch full {
+			case "help", "usage":
 				return nil, errHelp
+			case "program-name":
+				// argp's hidden option (sets the name in messages); takes a value.
+				if !hasVal {
+					if i+1 >= len(args) {
+						return nil, usagef("option '--%s' requires an argument", full)
+					}
+					i++
+				}
+				continue
+			case "HANG":
+				continue // argp's hidden debugging option, optional value: ignored
 			}
 			switch {
-			case isBool[full] && hasVal:
-				err = set(full, val)
 			case isBool[full]:
 				err = set(full, "true")
 			case hasVal:
@@ -112,15 +134,43 @@ func parseArgs(fs *flag.FlagSet, shorts map[byte]string, args []string) ([]strin
 	return operands, nil
 }
 
-func resolveLong(names []string, name string) (string, error) {
-	var matches []string
+// argpOwn are the long options argp adds to every program: --help and
+// --usage, and the hidden --program-name=NAME and --HANG[=SECS]. (argp adds
+// --version only when the program sets argp_program_version, which
+// ds1077l-ctrl does not.) They take part in prefix matching: "--pr" is
+// --program-name and "--p" is ambiguous on ds1077l-mux.
+var argpOwn = []string{"help", "usage", "program-name", "HANG"}
+
+// resolveLong finds the option a long name means, as getopt_long does: an
+// exact match wins, else a prefix must match exactly one option. With
+// legacy set, prefixes resolve among the original options first.
+func resolveLong(names, legacy []string, name string) (string, error) {
 	for _, n := range names {
 		if n == name {
 			return n, nil
 		}
-		if name != "" && strings.HasPrefix(n, name) {
-			matches = append(matches, n)
+	}
+	prefixed := func(set []string, keep func(string) bool) []string {
+		var m []string
+		for _, n := range set {
+			if name != "" && strings.HasPrefix(n, name) && keep(n) {
+				m = append(m, n)
+			}
 		}
+		return m
+	}
+	var matches []string
+	if legacy != nil {
+		old := map[string]bool{}
+		for _, n := range append(append([]string{}, legacy...), argpOwn...) {
+			old[n] = true
+		}
+		matches = prefixed(names, func(n string) bool { return old[n] })
+		if len(matches) == 0 {
+			matches = prefixed(names, func(n string) bool { return !old[n] })
+		}
+	} else {
+		matches = prefixed(names, func(string) bool { return true })
 	}
 	switch len(matches) {
 	case 1:

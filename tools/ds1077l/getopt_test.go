@@ -55,7 +55,7 @@ func TestParseArgsGetoptRules(t *testing.T) {
 		{[]string{"-x"}, "invalid option -- 'x'"},
 		{[]string{"--p1"}, "requires an argument"},
 		{[]string{"-r"}, "requires an argument"},
-		{[]string{"--get=maybe"}, "invalid value"},
+		{[]string{"--get=maybe"}, "doesn't allow an argument"},
 	} {
 		_, err := parse(tc.args...)
 		var ue usageError
