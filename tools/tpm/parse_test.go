@@ -29,7 +29,7 @@ func TestParseCapVersionInfo(t *testing.T) {
 			// tag 0x3000 and spec level 512 (little-endian).
 			name: "swtpm", raw: "0030 01 02 12 9e 0002 03 49424d00 0000",
 			want: &Version12{ChipVersion: "1.2.18.158", SpecLevel: 2, ErrataRevision: 3, VendorID: "IBM",
-				VendorSpecific: HexBytes{}},
+				VendorIDRaw: HexBytes("IBM\x00"), VendorSpecific: HexBytes{}},
 		},
 		{
 			// The seed's Infineon on the APU: spec level 2, errata 2, IFX,
@@ -38,7 +38,7 @@ func TestParseCapVersionInfo(t *testing.T) {
 			// so 1.2.3.19 stands in for it.
 			name: "seed IFX", raw: "0030 01 02 03 13 0002 02 49465800 0005 0313000b00",
 			want: &Version12{ChipVersion: "1.2.3.19", SpecLevel: 2, ErrataRevision: 2, VendorID: "IFX",
-				VendorSpecific: HexBytes{3, 0x13, 0, 0x0b, 0}},
+				VendorIDRaw: HexBytes("IFX\x00"), VendorSpecific: HexBytes{3, 0x13, 0, 0x0b, 0}},
 		},
 		{name: "wrong tag", raw: "3000 01 02 12 9e 0002 03 49424d00 0000", wantErr: "tag 0x3000"},
 		{name: "short", raw: "0030 01 02", wantErr: "at least"},

@@ -135,8 +135,11 @@ type Version12 struct {
 	ErrataRevision uint8    `json:"errata_revision"`
 	VendorID       string   `json:"vendor_id"` // printable part of the 4 bytes, e.g. IFX
 	VendorSpecific HexBytes `json:"vendor_specific"`
-	TPMVersion     HexBytes `json:"tpm_version"`  // TPM_CAP_VERSION, 01010000 on 1.2 parts
-	Manufacturer   HexBytes `json:"manufacturer"` // TPM_CAP_PROP_MANUFACTURER, e.g. 49465800
+	// VendorIDRaw is the 4 bytes as the TPM sent them (tpm_version prints
+	// all four, NUL included).
+	VendorIDRaw  HexBytes `json:"-"`
+	TPMVersion   HexBytes `json:"tpm_version"`  // TPM_CAP_VERSION, 01010000 on 1.2 parts
+	Manufacturer HexBytes `json:"manufacturer"` // TPM_CAP_PROP_MANUFACTURER, e.g. 49465800
 	State12
 }
 
@@ -208,6 +211,7 @@ func parseCapVersionInfo(b []byte) (*Version12, error) {
 		SpecLevel:      binary.BigEndian.Uint16(b[6:]),
 		ErrataRevision: b[8],
 		VendorID:       printable(b[9:13]),
+		VendorIDRaw:    append(HexBytes{}, b[9:13]...),
 	}
 	n := int(binary.BigEndian.Uint16(b[13:]))
 	if len(b)-fixed != n {

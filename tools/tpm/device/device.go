@@ -81,7 +81,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Open opens name: "unix:/path" for an emulator socket, otherwise a path
+// Open opens name: "unix:/path" or "tcp:host:port" for an emulator socket, otherwise a path
 // that must be a character device or a Unix socket.
 func Open(ctx context.Context, name string, opt Options) (*Device, error) {
 	if name == "" {
@@ -95,7 +95,11 @@ func Open(ctx context.Context, name string, opt Options) (*Device, error) {
 		d.log = slog.Default()
 	}
 	if sock, ok := strings.CutPrefix(name, "unix:"); ok {
-		return d, d.dial(ctx, sock)
+		return d, d.dial(ctx, "unix", sock)
+	}
+	if addr, ok := strings.CutPrefix(name, "tcp:"); ok {
+		// swtpm's TCP server (--server type=tcp,port=N), as tcsd -e uses it.
+		return d, d.dial(ctx, "tcp", addr)
 	}
 	fi, err := os.Stat(name)
 	if err != nil {
@@ -103,7 +107,7 @@ func Open(ctx context.Context, name string, opt Options) (*Device, error) {
 	}
 	switch {
 	case fi.Mode()&fs.ModeSocket != 0:
-		return d, d.dial(ctx, name)
+		return d, d.dial(ctx, "unix", name)
 	case fi.Mode()&fs.ModeCharDevice != 0:
 		f, err := os.OpenFile(name, os.O_RDWR, 0)
 		if err != nil {
@@ -116,9 +120,9 @@ func Open(ctx context.Context, name string, opt Options) (*Device, error) {
 	}
 }
 
-func (d *Device) dial(ctx context.Context, path string) error {
+func (d *Device) dial(ctx context.Context, network, addr string) error {
 	var nd net.Dialer
-	c, err := nd.DialContext(ctx, "unix", path)
+	c, err := nd.DialContext(ctx, network, addr)
 	if err != nil {
 		return classifyOpen(d.name, err)
 	}
