@@ -276,17 +276,20 @@ func TestFromLspciVariants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ports) != 3 {
+	if len(ports) != 4 {
 		t.Fatalf("ports = %+v", ports)
 	}
 	kt, ox, exar := ports[0], ports[1], ports[2]
+	if ports[3].IOBase != 0xd008 {
+		t.Errorf("second UART of the dual card: %+v", ports[3])
+	}
 	if kt.PCI != "0000:00:16.3" || kt.IOBase != 0xf0e0 || !kt.Usable() {
 		t.Errorf("KT = %+v", kt)
 	}
 	if ox.Usable() || ox.MMIOBase != 0xf7a00000 || !strings.Contains(ox.Note, "port I/O") {
 		t.Errorf("OXPCIe952 = %+v", ox)
 	}
-	if exar.IOBase != 0xd000 || exar.IOSize != 32 || !exar.IODisabled || exar.IRQ != 16 || !strings.Contains(exar.Note, "--pci") {
+	if exar.IOBase != 0xd000 || exar.IOSize != 8 || !exar.IODisabled || exar.IRQ != 16 || !strings.Contains(exar.Note, "--pci") {
 		t.Errorf("Exar = %+v", exar)
 	}
 	if opts, err := TbootOptions(exar, Options{Baud: 115200, Format: "8n1", WithPCI: true}); err != nil || opts != "logging=serial serial=115200,8n1,0xd000,16,04:00.0" {

@@ -34,6 +34,14 @@ const pciClassSerial = 0x0700
 // registers empty placeholders), and every PCI serial controller with no
 // tty bound (driver not loaded), from its BARs.
 func FromSysfs(sysfs string) ([]Port, error) {
+	if fi, err := os.Stat(sysfs); err != nil {
+		return nil, fmt.Errorf("sysfs %s: %w", sysfs, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("sysfs %s: not a directory", sysfs)
+	}
+	if _, err := os.Stat(filepath.Join(sysfs, "class")); err != nil {
+		return nil, fmt.Errorf("sysfs %s: no class/ directory, not a sysfs tree: %w", sysfs, err)
+	}
 	ttys, err := filepath.Glob(filepath.Join(sysfs, "class", "tty", "ttyS*"))
 	if err != nil {
 		return nil, fmt.Errorf("list ttys: %w", err)
@@ -73,7 +81,9 @@ func FromSysfs(sysfs string) ([]Port, error) {
 		if err != nil {
 			return nil, err
 		}
-		setFromBARs(&p, bars)
+		vendor, _ := readHex(filepath.Join(dir, "vendor"))
+		device, _ := readHex(filepath.Join(dir, "device"))
+		setFromBARs(&p, bars, uint16(vendor), uint16(device))
 		if irq, err := readInt(filepath.Join(dir, "irq")); err == nil {
 			p.IRQ = irq
 		}
@@ -211,28 +221,42 @@ func readResources(path string) ([]resource, error) {
 	return out, nil
 }
 
-// setFromBARs takes the first I/O BAR among BARs 0-5 as the UART.
-func setFromBARs(p *Port, bars []resource) {
+// setFromBARs picks the UART window among BARs 0-5 with the same rules as
+// for lspci output (uartWindows): 8-byte I/O BARs, known chips' layouts,
+// never a bridge's register block.
+func setFromBARs(p *Port, bars []resource, vendor, device uint16) {
+	d := &lspciDev{vendor: vendor, device: device, desc: p.Desc}
 	for i, b := range bars {
-		if i > 5 {
-			break
+		if i > 5 || b.start == 0 {
+			continue
 		}
-		if b.flags&ioResourceIO != 0 && b.start != 0 {
-			p.IOBase, p.IOSize = b.start, b.end-b.start+1
-			if p.IOSize > 8 {
-				p.Note = fmt.Sprintf("I/O BAR of %d bytes holds several UARTs; the first is at the base, check each ttyS's port once the driver binds", p.IOSize)
-			}
+		d.regions = append(d.regions, region{index: i, io: b.flags&ioResourceIO != 0, base: b.start, size: b.end - b.start + 1})
+	}
+	wins, why := uartWindows(d)
+	if len(wins) > 0 {
+		p.IOBase, p.IOSize = wins[0].base, 8
+		p.Note = wins[0].note
+		if len(wins) > 1 {
+			p.Note = joinNotes([]string{fmt.Sprintf("%d UARTs: the first is shown; the others are at %s", len(wins), otherBases(wins[1:])), p.Note})
+		}
+		return
+	}
+	for _, rg := range d.regions {
+		if !rg.io {
+			p.MMIOBase = rg.base
+			p.Note = joinNotes([]string{why, "memory-mapped only: tboot can only drive port I/O UARTs"})
 			return
 		}
 	}
-	for i, b := range bars {
-		if i <= 5 && b.flags&ioResourceMem != 0 && b.start != 0 {
-			p.MMIOBase = b.start
-			p.Note = "memory-mapped only: tboot can only drive port I/O UARTs"
-			return
-		}
+	p.Note = joinNotes([]string{why, "no BAR assigned"})
+}
+
+func otherBases(ws []window) string {
+	s := make([]string, len(ws))
+	for i, w := range ws {
+		s[i] = fmt.Sprintf("0x%x", w.base)
 	}
-	p.Note = "no BAR assigned"
+	return strings.Join(s, ", ")
 }
 
 func pciDesc(dir string) string {
