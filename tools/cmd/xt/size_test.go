@@ -62,6 +62,15 @@ func TestBinarySizeStrippedStatic(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "--div1=0|1") {
 		t.Errorf("ds1077l-mux --help through a link: %v\n%s", err, out)
 	}
+	// The tpm-tools drop-ins answer through their links.
+	nvinfo := filepath.Join(filepath.Dir(bin), "tpm_nvinfo")
+	if err := os.Symlink(bin, nvinfo); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = exec.Command(nvinfo, "--help").Output()
+	if !strings.Contains(string(out), "-n, --list-only") {
+		t.Errorf("tpm_nvinfo --help through a link:\n%s", out)
+	}
 	// No such bus here: a clean failure (exit 1) naming the node.
 	cmd := exec.Command(link, "--bus-dev=/nonexistent/i2c-0", "--get")
 	b, err := cmd.CombinedOutput()
