@@ -44,6 +44,7 @@ type repoRun struct {
 	next     time.Time // not polled before this time
 	failures int
 	sent     map[string]map[string]bool // target -> parts of the pending batch already delivered
+	checked  bool                       // the mirror was verified by this process
 }
 
 type orgRun struct {
@@ -217,7 +218,7 @@ func (p *Poller) pollLocked(ctx, deliverCtx context.Context, r *repoRun, res *re
 		wait := backoff(r.PollInterval.D(), p.cfg.MaxBackoff.D(), r.failures)
 		r.next = time.Now().Add(wait)
 		res.failed.Add(1)
-		p.log.Error("poll failed; backing off", "repo", r.Name, "url", r.URL, "failures", r.failures, "retry_in", wait, "err", fetchErr)
+		p.log.Error("poll failed; backing off", "repo", r.Name, "url", redactURL(r.URL), "failures", r.failures, "retry_in", wait, "err", fetchErr)
 	default:
 		if r.failures > 0 {
 			p.log.Info("repository reachable again", "repo", r.Name, "after_failures", r.failures)
@@ -246,17 +247,23 @@ func (p *Poller) poll(ctx, deliverCtx context.Context, r *repoRun, res *result) 
 	gctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.D())
 	defer cancel()
 	m := &mirror{dir: r.GitDir, url: r.URL, auth: r.auth}
-	repo, created, err := m.open(gctx)
+	// Verify the mirror once per process: a crash of an earlier run (or of
+	// an older version) must not leave it damaged for good.
+	repo, created, problem, err := m.open(gctx, !r.checked)
+	if problem != nil {
+		p.log.Warn("mirror damaged; cloned afresh", "repo", r.Name, "dir", r.GitDir, "problem", problem, "repaired", err == nil)
+	}
 	if err != nil {
 		return err, nil
 	}
+	r.checked = true
 	local, err := localRefs(repo)
 	if err != nil {
 		return err, nil
 	}
 	if created {
 		res.cloned.Add(1)
-		p.log.Info("mirrored", "repo", r.Name, "url", r.URL, "refs", len(local))
+		p.log.Info("mirrored", "repo", r.Name, "url", redactURL(r.URL), "refs", len(local))
 	} else {
 		// Ask the remote for its refs first: one round trip, and in the
 		// usual case (nothing moved) the only one.
@@ -265,10 +272,14 @@ func (p *Poller) poll(ctx, deliverCtx context.Context, r *repoRun, res *result) 
 			return err, nil
 		}
 		if !maps.Equal(remote, local) {
-			if err := fetch(gctx, repo, r.auth); err != nil {
-				return fmt.Errorf("fetch %s: %w", r.URL, err), nil
+			if err := m.fetch(gctx); err != nil {
+				return fmt.Errorf("fetch %s: %w", redactURL(r.URL), err), nil
 			}
 			res.fetched.Add(1)
+			// Reopen: the fetch added packs go-git has not listed yet.
+			if repo, err = m.reopen(); err != nil {
+				return err, nil
+			}
 			if local, err = localRefs(repo); err != nil {
 				return err, nil
 			}
