@@ -197,7 +197,7 @@ func (c *changeHookTarget) post(ctx context.Context, b *batch, project string, c
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("post change to %s: %w", c.cfg.URL, err)
+		return fmt.Errorf("post change to %s: %s", redactURL(c.cfg.URL), scrub(err.Error(), c.cfg.URL))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -206,7 +206,7 @@ func (c *changeHookTarget) post(ctx context.Context, b *batch, project string, c
 		return nil
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("post change to %s: %s: %s", c.cfg.URL, resp.Status, tail(body, 512))
+		return fmt.Errorf("post change to %s: %s: %s", redactURL(c.cfg.URL), resp.Status, tail(body, 512))
 	}
 	return nil
 }
