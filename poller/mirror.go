@@ -55,6 +55,9 @@ type mirror struct {
 func (m *mirror) open(ctx context.Context, verify bool) (repo *git.Repository, created bool, problem error, err error) {
 	if verify {
 		m.removeLeftovers()
+		if err := removeStaleLocks(m.dir); err != nil {
+			return nil, false, nil, err
+		}
 	}
 	repo, err = git.PlainOpen(m.dir)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
@@ -152,6 +155,40 @@ func (m *mirror) removeLeftovers() {
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// removeStaleLocks deletes the lock files a killed git left in the mirror
+// (refs/**/*.lock, packed-refs.lock, ...): git refuses to update a ref whose
+// lock exists, so one kill during a fetch would stop that mirror for good.
+// Called at start-up only: xtpoll is the only writer of its mirrors, and a
+// git it started does not outlive it when its process group is killed
+// (systemd kills the whole unit).
+func removeStaleLocks(dir string) error {
+	if _, err := os.Stat(dir); err != nil {
+		return nil
+	}
+	var errs []error
+	for _, top := range []string{"refs", "."} {
+		root := filepath.Join(dir, top)
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if d.IsDir() && p != root {
+				if top == "." {
+					return filepath.SkipDir // only the top level of the git dir
+				}
+				return nil
+			}
+			if strings.HasSuffix(p, ".lock") && d.Type().IsRegular() {
+				if err := os.Remove(p); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return nil
+		})
+	}
+	return errors.Join(errs...)
 }
 
 // remoteRefs lists the remote's branches and tags without fetching

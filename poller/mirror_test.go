@@ -113,3 +113,34 @@ func TestMirrorWithTruncatedPackIndexIsRepaired(t *testing.T) {
 		t.Fatalf("mirror still broken: %s", out)
 	}
 }
+
+// TestStaleRefLockFromKilledFetchIsRemoved: a git fetch killed while it
+// updated a ref leaves refs/heads/<name>.lock, and git then refuses every
+// later fetch of that ref. A restarted poller removes the stale lock.
+func TestStaleRefLockFromKilledFetchIsRemoved(t *testing.T) {
+	root := t.TempDir()
+	up := filepath.Join(root, "up")
+	newUpstream(t, up)
+	rcv := newChangeReceiver(t)
+	cfg := validated(t, &Config{BaseDir: filepath.Join(root, "m"),
+		Repos:       []RepoConfig{{URL: up}},
+		ChangeHooks: []ChangeHookConfig{{Name: "bb", URL: rcv.URL, RetryDelay: Duration(1)}}})
+	p, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCycle(t, p)
+	p.Close()
+	c1 := commit(t, up, "after the kill", nil)
+	if err := os.WriteFile(filepath.Join(cfg.Repos[0].GitDir, "refs", "heads", "master.lock"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err = New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if res := mustCycle(t, p); res.Failed != 0 || rcv.count("master", c1) != 1 {
+		t.Fatalf("after a stale lock: %+v, posts %q", res, rcv.got())
+	}
+}
