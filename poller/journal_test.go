@@ -108,3 +108,45 @@ func (s *safeBuffer) Bytes() []byte {
 	defer s.mu.Unlock()
 	return append([]byte(nil), s.b.Bytes()...)
 }
+
+// TestJournalSurvivesTornRecordAndForgetsCommittedBatches: a record cut short
+// by a crash is ignored (the rest is kept), and records of a committed batch
+// never count for the next one, even when it has the same refs.
+func TestJournalSurvivesTornRecordAndForgetsCommittedBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, err := OpenState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := Refs{"refs/heads/master": "a"}
+	if err := s.Commit("/m/r.git", "u", "bb", refs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Accept("/m/r.git", "bb", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	f, _ := os.OpenFile(path+".journal", os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"d":"/m/r.git","t":"bb","g":1,"k":"k2`) // torn by a crash
+	f.Close()
+	if s, err = OpenState(path); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Accepted("/m/r.git", "bb", "k1") || s.Accepted("/m/r.git", "bb", "k2") {
+		t.Fatal("journal after a torn record: want k1 only")
+	}
+	if err := s.Accept("/m/r.git", "bb", "k3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit("/m/r.git", "u", "bb", refs); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = OpenState(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Accepted("/m/r.git", "bb", "k1") || s.Accepted("/m/r.git", "bb", "k3") {
+		t.Fatal("records of a committed batch still count")
+	}
+}
