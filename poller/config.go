@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 )
@@ -152,6 +153,11 @@ const (
 
 // Load reads a TOML config strictly: unknown keys are errors.
 func Load(path string) (*Config, error) {
+	// Relative paths in the file resolve against its directory, whatever
+	// the working directory.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read poller config: %w", err)
@@ -246,7 +252,7 @@ func (c *Config) Validate(dir string) error {
 		h := &c.ChangeHooks[i]
 		addName("change_hook", h.Name)
 		if !strings.HasPrefix(h.URL, "http://") && !strings.HasPrefix(h.URL, "https://") {
-			errs = append(errs, fmt.Errorf("change_hook %q: url must be http(s)://, got %q", h.Name, h.URL))
+			errs = append(errs, fmt.Errorf("change_hook %q: url must be http(s)://, got %q", h.Name, redactURL(h.URL)))
 		}
 		if (h.PasswordEnv != "" || h.PasswordFile != "") && h.User == "" {
 			errs = append(errs, fmt.Errorf("change_hook %q: a password needs a user", h.Name))
@@ -268,6 +274,16 @@ func (c *Config) Validate(dir string) error {
 		if r.URL == "" {
 			errs = append(errs, fmt.Errorf("%s: url is required", what))
 			continue
+		}
+		what = fmt.Sprintf("repo %d (%s)", i+1, redactURL(r.URL))
+		if strings.ContainsFunc(r.URL, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) {
+			errs = append(errs, fmt.Errorf("%s: url contains whitespace (a comment? in INI files only ' ;' starts one, '#' only at the start of a line)", what))
+			continue
+		}
+		if localPath(r.URL) && !filepath.IsAbs(r.URL) {
+			// As git resolves it from the directory it runs in: here the
+			// config file's, not whatever the daemon's working directory is.
+			r.URL = filepath.Join(dir, r.URL)
 		}
 		if r.GitDir == "" {
 			r.GitDir = MirrorDirName(r.URL)
@@ -338,6 +354,16 @@ func MirrorDirName(url string) string {
 		u += ".git"
 	}
 	return u
+}
+
+// localPath reports whether a git URL is a local path: not scheme://...
+// and not scp-like [user@]host:path (a ':' before any '/').
+func localPath(u string) bool {
+	if strings.Contains(u, "://") {
+		return false
+	}
+	i := strings.IndexByte(u, ':')
+	return i < 0 || strings.Contains(u[:i], "/")
 }
 
 // resolveGitDir makes gitdir absolute; a relative one must stay inside base.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,9 +38,11 @@ type batch struct {
 // target is a place events are delivered to.
 type target interface {
 	Name() string
-	// Deliver hands the batch over. sent remembers what already got through
-	// in an earlier attempt of the same batch, so a retry resends nothing.
-	Deliver(ctx context.Context, b *batch, sent map[string]bool) error
+	// Deliver hands the batch over. j holds the parts that got through in
+	// an earlier attempt of the same batch (before a crash too), so a retry
+	// resends none of them; each part that gets through is journalled in j
+	// before the next one is sent.
+	Deliver(ctx context.Context, b *batch, j ledger) error
 }
 
 // hookTarget runs a command as git would run post-receive.
@@ -50,12 +53,12 @@ type hookTarget struct {
 
 func (h *hookTarget) Name() string { return h.cfg.Name }
 
-func (h *hookTarget) Deliver(ctx context.Context, b *batch, sent map[string]bool) error {
+func (h *hookTarget) Deliver(ctx context.Context, b *batch, j ledger) error {
 	input := PostReceiveInput(b.events)
 	sum := sha256.Sum256(input)
 	for _, project := range projectsOf(b.repo) {
 		key := "hook\x00" + project + "\x00" + hex.EncodeToString(sum[:])
-		if sent[key] {
+		if j.Has(key) {
 			continue
 		}
 		err := retry(ctx, h.cfg.Retries, h.cfg.RetryDelay.D(), h.log, func() error {
@@ -64,7 +67,9 @@ func (h *hookTarget) Deliver(ctx context.Context, b *batch, sent map[string]bool
 		if err != nil {
 			return err
 		}
-		sent[key] = true
+		if err := j.Mark(key); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -106,7 +111,11 @@ func (h *hookTarget) run(ctx context.Context, b *batch, project string, input []
 
 // changeHookTarget posts to buildbot's /change_hook/base, one request per
 // change, as contrib/post_build_request.py does.
+//
+// One POST at a time per change hook (mu), each journalled before the next:
+// a kill duplicates at most the one POST in flight.
 type changeHookTarget struct {
+	mu       sync.Mutex
 	cfg      ChangeHookConfig
 	password string
 	client   *http.Client
@@ -115,7 +124,7 @@ type changeHookTarget struct {
 
 func (c *changeHookTarget) Name() string { return c.cfg.Name }
 
-func (c *changeHookTarget) Deliver(ctx context.Context, b *batch, sent map[string]bool) error {
+func (c *changeHookTarget) Deliver(ctx context.Context, b *batch, j ledger) error {
 	changes, err := b.computeChanges(ctx)
 	if err != nil {
 		return err
@@ -123,16 +132,25 @@ func (c *changeHookTarget) Deliver(ctx context.Context, b *batch, sent map[strin
 	for _, project := range projectsOf(b.repo) {
 		for _, ch := range changes {
 			key := "http\x00" + project + "\x00" + ch.Branch + "\x00" + ch.Revision
-			if sent[key] {
+			if j.Has(key) {
 				continue
 			}
 			err := retry(ctx, c.cfg.Retries, c.cfg.RetryDelay.D(), c.log, func() error {
-				return c.post(ctx, b, project, ch)
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if err := c.post(ctx, b, project, ch); err != nil {
+					return err
+				}
+				// Journalled before the next POST may start. Not retried:
+				// the master has the change, posting it again duplicates it.
+				if err := j.Mark(key); err != nil {
+					return noRetry{err}
+				}
+				return nil
 			}, "repo", b.repo.Name, "change_hook", c.cfg.Name, "project", project, "revision", ch.Revision)
 			if err != nil {
 				return err
 			}
-			sent[key] = true
 		}
 	}
 	return nil
@@ -179,7 +197,7 @@ func (c *changeHookTarget) post(ctx context.Context, b *batch, project string, c
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("post change to %s: %w", c.cfg.URL, err)
+		return fmt.Errorf("post change to %s: %s", redactURL(c.cfg.URL), scrub(err.Error(), c.cfg.URL))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -188,7 +206,7 @@ func (c *changeHookTarget) post(ctx context.Context, b *batch, project string, c
 		return nil
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("post change to %s: %s: %s", c.cfg.URL, resp.Status, tail(body, 512))
+		return fmt.Errorf("post change to %s: %s: %s", redactURL(c.cfg.URL), resp.Status, tail(body, 512))
 	}
 	return nil
 }
@@ -220,11 +238,16 @@ func projectsOf(r *repoRun) []string {
 
 // retry runs f up to 1+n times, waiting delay, 2×delay, ... in between, and
 // logs every failure with the given attributes.
+// A noRetry error ends the attempts at once.
 func retry(ctx context.Context, n int, delay time.Duration, log *slog.Logger, f func() error, attrs ...any) error {
 	var err error
 	for attempt := 0; ; attempt++ {
 		if err = f(); err == nil {
 			return nil
+		}
+		var nr noRetry
+		if errors.As(err, &nr) {
+			return nr.err
 		}
 		log.Warn("delivery failed", append(attrs, "attempt", attempt+1, "err", err)...)
 		if attempt >= n {
@@ -237,6 +260,11 @@ func retry(ctx context.Context, n int, delay time.Duration, log *slog.Logger, f 
 		}
 	}
 }
+
+// noRetry marks an error that another attempt cannot cure.
+type noRetry struct{ err error }
+
+func (e noRetry) Error() string { return e.err.Error() }
 
 func tail(b []byte, n int) string {
 	if len(b) > n {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // iniFile is a parsed Python ConfigParser file: sections of key/value pairs,
@@ -19,9 +20,13 @@ type iniFile struct {
 	lines    map[string]int // section -> line of its header, for errors
 }
 
-// parseINI reads ConfigParser syntax: "[section]", "key = value" or
-// "key: value", '#'/';' comment lines, indented continuation lines, keys
-// folded to lower case.
+// parseINI reads the syntax of Python 2's ConfigParser, which twobit used:
+// "[section]", "key = value" or "key: value" (the key ends at the first '='
+// or ':'), keys folded to lower case, lines starting with '#' or ';' (in the
+// first column) or the word "rem" are comments, indented lines continue the
+// value before. An inline comment starts at the first ';' of a value when
+// whitespace precedes it; '#' inside a value is not a comment, and a value
+// of "" is empty.
 func parseINI(data []byte) (*iniFile, error) {
 	f := &iniFile{defaults: map[string]string{}, sections: map[string]map[string]string{}, lines: map[string]int{}}
 	var cur map[string]string
@@ -30,9 +35,12 @@ func parseINI(data []byte) (*iniFile, error) {
 	n := 0
 	for sc.Scan() {
 		n++
-		raw := sc.Text()
+		raw := strings.TrimRight(sc.Text(), "\r")
 		line := strings.TrimSpace(raw)
-		if line == "" || line[0] == '#' || line[0] == ';' || strings.HasPrefix(strings.ToLower(line), "rem ") {
+		if line == "" || raw[0] == '#' || raw[0] == ';' {
+			continue
+		}
+		if w := strings.Fields(raw); strings.ToLower(w[0]) == "rem" && (raw[0] == 'r' || raw[0] == 'R') {
 			continue
 		}
 		if raw[0] == ' ' || raw[0] == '\t' {
@@ -44,8 +52,8 @@ func parseINI(data []byte) (*iniFile, error) {
 		}
 		if line[0] == '[' {
 			end := strings.IndexByte(line, ']')
-			if end < 0 {
-				return nil, fmt.Errorf("line %d: section header without ]", n)
+			if end < 2 {
+				return nil, fmt.Errorf("line %d: bad section header", n)
 			}
 			name := line[1:end]
 			if name == "DEFAULT" {
@@ -70,7 +78,7 @@ func parseINI(data []byte) (*iniFile, error) {
 			return nil, fmt.Errorf("line %d: expected key = value", n)
 		}
 		lastKey = strings.ToLower(strings.TrimSpace(line[:i]))
-		cur[lastKey] = strings.TrimSpace(line[i+1:])
+		cur[lastKey] = py2Value(line[i+1:])
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read ini: %w", err)
@@ -78,10 +86,32 @@ func parseINI(data []byte) (*iniFile, error) {
 	return f, nil
 }
 
+// py2Value applies Python 2 ConfigParser's rules to the text after '=' or
+// ':': cut at the first ';' if whitespace precedes it (for a ';' in the
+// first position, Python looked at the value's last character), trim, and
+// read "" as empty.
+func py2Value(v string) string {
+	v = strings.TrimLeft(v, " \t")
+	if pos := strings.IndexByte(v, ';'); pos >= 0 {
+		prev := len(v) - 1
+		if pos > 0 {
+			prev = pos - 1
+		}
+		if v[prev] == ' ' || v[prev] == '\t' {
+			v = v[:pos]
+		}
+	}
+	v = strings.TrimSpace(v)
+	if v == `""` {
+		v = ""
+	}
+	return v
+}
+
 var interpRE = regexp.MustCompile(`%\(([^)]+)\)s`)
 
 // get looks a key up in a section, then DEFAULT, and expands ConfigParser's
-// %(name)s interpolation (with %% for a literal percent sign).
+// %(name)s interpolation (with %% for a literal percent sign where it does).
 func (f *iniFile) get(section, key string) (string, bool) {
 	return f.lookup(section, key, 0)
 }
@@ -91,7 +121,8 @@ func (f *iniFile) lookup(section, key string, depth int) (string, bool) {
 	if !ok {
 		v, ok = f.defaults[key]
 	}
-	if !ok || depth > 10 {
+	// Python 2 interpolated (and turned %% into %) only values with "%(".
+	if !ok || depth > 10 || !strings.Contains(v, "%(") {
 		return v, ok
 	}
 	v = interpRE.ReplaceAllStringFunc(v, func(m string) string {
@@ -118,22 +149,42 @@ func ParseINI(data []byte, name string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", name, err)
 	}
+	confDir := filepath.Dir(name)
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(confDir, p)
+	}
 	c := &Config{}
-	c.BaseDir = f.defaults["basedir"]
+	c.BaseDir = abs(f.defaults["basedir"])
 	hookByArgv := map[string]string{}
 	var errs []error
 	for _, sec := range f.order {
 		where := fmt.Sprintf("%s:%d [%s]", name, f.lines[sec], sec)
 		typ, _ := f.get(sec, "type")
-		basedir, _ := f.get(sec, "basedir")
+		rawBase, _ := f.get(sec, "basedir")
+		basedir := abs(rawBase)
 		if c.BaseDir == "" {
 			c.BaseDir = basedir
 		}
+		// twobit put a section's mirrors in basedir/subdir.
+		dest := basedir
+		if sub, ok := f.get(sec, "subdir"); ok && sub != "" {
+			d, err := inside(basedir, filepath.Join(basedir, sub))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: subdir %q: %w", where, sub, err))
+				continue
+			}
+			dest = d
+		}
 		var interval Duration
 		if s, ok := f.get(sec, "poll-interval"); ok && s != "" {
-			if err := interval.UnmarshalText([]byte(s)); err != nil {
-				errs = append(errs, fmt.Errorf("%s: poll-interval: %w", where, err))
+			sec, err := evalSeconds(s)
+			if err != nil || sec <= 0 {
+				errs = append(errs, fmt.Errorf("%s: poll-interval %q: want a positive number of seconds (%v)", where, s, err))
 			}
+			interval = Duration(time.Duration(sec * float64(time.Second)))
 		}
 		projects, deliver, mirror, err := f.iniHook(sec, c, hookByArgv)
 		if err != nil {
@@ -144,14 +195,23 @@ func ParseINI(data []byte, name string) (*Config, error) {
 		case "git":
 			url, _ := f.get(sec, "url")
 			gitdir, _ := f.get(sec, "gitdir")
-			if gitdir != "" && !filepath.IsAbs(gitdir) && basedir != "" {
-				gitdir = filepath.Join(basedir, gitdir)
+			if gitdir == "" {
+				gitdir = MirrorDirName(url)
 			}
-			c.Repos = append(c.Repos, RepoConfig{Name: sec, URL: url, GitDir: gitdir, Projects: projects,
+			if !filepath.IsAbs(gitdir) {
+				gitdir = filepath.Join(dest, gitdir)
+			}
+			// As in TOML: a mirror stays inside its basedir.
+			gd, err := inside(basedir, gitdir)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: gitdir %q: %w", where, gitdir, err))
+				continue
+			}
+			c.Repos = append(c.Repos, RepoConfig{Name: sec, URL: url, GitDir: gd, Projects: projects,
 				Deliver: deliver, Mirror: mirror, PollInterval: interval})
 		case "org":
 			org, _ := f.get(sec, "name")
-			c.Orgs = append(c.Orgs, OrgConfig{Name: org, BaseDir: basedir, Projects: projects,
+			c.Orgs = append(c.Orgs, OrgConfig{Name: org, BaseDir: dest, Projects: projects,
 				Deliver: deliver, Mirror: mirror, PollInterval: interval, WalkInterval: interval})
 		default:
 			errs = append(errs, fmt.Errorf("%s: type must be git or org, got %q", where, typ))
@@ -160,10 +220,20 @@ func ParseINI(data []byte, name string) (*Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if err := c.Validate(filepath.Dir(name)); err != nil {
+	if err := c.Validate(confDir); err != nil {
 		return nil, fmt.Errorf("check %s: %w", name, err)
 	}
 	return c, nil
+}
+
+// inside returns p cleaned if it is base or below it, an error otherwise.
+func inside(base, p string) (string, error) {
+	p = filepath.Clean(p)
+	rel, err := filepath.Rel(filepath.Clean(base), p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", fmt.Errorf("leaves basedir %s", base)
+	}
+	return p, nil
 }
 
 // iniHook turns a section's hook-* keys into a hook (shared by all sections
@@ -214,7 +284,7 @@ func parsePyList(s string) ([]string, error) {
 	s = s[1 : len(s)-1]
 	var out []string
 	for {
-		s = strings.TrimSpace(s)
+		s = skipPyComments(s)
 		if s == "" {
 			return out, nil
 		}
@@ -234,7 +304,7 @@ func parsePyList(s string) ([]string, error) {
 			return nil, fmt.Errorf("unterminated string in %q", s)
 		}
 		out = append(out, b.String())
-		s = strings.TrimSpace(s[i+1:])
+		s = skipPyComments(s[i+1:])
 		if s == "" {
 			return out, nil
 		}
@@ -242,5 +312,21 @@ func parsePyList(s string) ([]string, error) {
 			return nil, fmt.Errorf("want , between list items at %q", s)
 		}
 		s = s[1:]
+	}
+}
+
+// skipPyComments trims whitespace and Python '#' comments (to the end of
+// their line) from the start of s.
+func skipPyComments(s string) string {
+	for {
+		s = strings.TrimSpace(s)
+		if !strings.HasPrefix(s, "#") {
+			return s
+		}
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			s = s[i+1:]
+		} else {
+			return ""
+		}
 	}
 }

@@ -3,7 +3,6 @@ package poller
 import (
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -13,12 +12,7 @@ func TestParseINITwobitConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The 2014 .tac accepted "60*5"; the 2016 INI reader took plain seconds.
-	_, err = ParseINI(data, "/etc/twobit-gitpoller/twobit-gitpoller.conf")
-	if err == nil || !strings.Contains(err.Error(), "[bitbake]: poll-interval") {
-		t.Fatalf("want a poll-interval error naming the section, got %v", err)
-	}
-	data = []byte(strings.Replace(string(data), "60*5", "60", 1))
+	// twobit evaluated poll-interval: [bitbake] says 60*5.
 	c, err := ParseINI(data, "/etc/twobit-gitpoller/twobit-gitpoller.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +25,7 @@ func TestParseINITwobitConfig(t *testing.T) {
 		!slices.Equal(obs.Projects, []string{"core-image-minimal", "meta-measured", "meta-selinux"}) {
 		t.Errorf("oe-build-scripts = %+v", obs)
 	}
-	if bb.GitDir != "/var/lib/twobit-gitpoller/bitbake.git" || bb.PollInterval.D() != time.Minute || bb.Name != "bitbake" {
+	if bb.GitDir != "/var/lib/twobit-gitpoller/bitbake.git" || bb.PollInterval.D() != 5*time.Minute || bb.Name != "bitbake" {
 		t.Errorf("bitbake = %+v", bb)
 	}
 	if !java.Mirror || len(java.Projects) != 0 {
@@ -47,7 +41,7 @@ func TestParseINITwobitConfig(t *testing.T) {
 	if !slices.Equal(obs.Deliver, []string{"ini-hook-1"}) || !slices.Equal(c.Orgs[0].Deliver, []string{"ini-hook-2"}) {
 		t.Errorf("deliver: %v %v", obs.Deliver, c.Orgs[0].Deliver)
 	}
-	if o := c.Orgs[0]; o.Name != "openxt" || o.API != DefaultGitHubAPI || o.Clone != "https" || o.BaseDir != "/var/lib/twobit-gitpoller" {
+	if o := c.Orgs[0]; o.Name != "openxt" || o.API != DefaultGitHubAPI || o.Clone != "https" || o.BaseDir != "/var/lib/twobit-gitpoller/openxt" {
 		t.Errorf("org = %+v", o)
 	}
 }

@@ -51,6 +51,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "xtpoll: %v\n", err)
 		return 2
 	}
+	defer p.Close()
 	if *once {
 		res, err := p.Cycle(ctx)
 		fmt.Fprintf(stdout, "polled %d repositories: %d cloned, %d fetched, %d events delivered, %d failed\n",

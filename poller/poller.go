@@ -43,7 +43,7 @@ type repoRun struct {
 	removed  bool
 	next     time.Time // not polled before this time
 	failures int
-	sent     map[string]map[string]bool // target -> parts of the pending batch already delivered
+	checked  bool // the mirror was verified by this process
 }
 
 type orgRun struct {
@@ -95,6 +95,9 @@ func New(cfg *Config, log *slog.Logger) (*Poller, error) {
 	return p, nil
 }
 
+// Close releases the state journal. The poller must not be used after.
+func (p *Poller) Close() error { return p.state.Close() }
+
 func (p *Poller) addRepo(rc RepoConfig, auth transport.AuthMethod, org string) {
 	if rc.PollInterval <= 0 {
 		rc.PollInterval = p.cfg.PollInterval
@@ -107,7 +110,7 @@ func (p *Poller) addRepo(rc RepoConfig, auth transport.AuthMethod, org string) {
 		r.mu.Unlock()
 		return
 	}
-	p.repos[rc.GitDir] = &repoRun{RepoConfig: rc, maxCommits: p.cfg.MaxCommits, auth: auth, org: org, sent: map[string]map[string]bool{}}
+	p.repos[rc.GitDir] = &repoRun{RepoConfig: rc, maxCommits: p.cfg.MaxCommits, auth: auth, org: org}
 }
 
 // Cycle walks the organisations that are due, then polls every repository
@@ -217,7 +220,7 @@ func (p *Poller) pollLocked(ctx, deliverCtx context.Context, r *repoRun, res *re
 		wait := backoff(r.PollInterval.D(), p.cfg.MaxBackoff.D(), r.failures)
 		r.next = time.Now().Add(wait)
 		res.failed.Add(1)
-		p.log.Error("poll failed; backing off", "repo", r.Name, "url", r.URL, "failures", r.failures, "retry_in", wait, "err", fetchErr)
+		p.log.Error("poll failed; backing off", "repo", r.Name, "url", redactURL(r.URL), "failures", r.failures, "retry_in", wait, "err", fetchErr)
 	default:
 		if r.failures > 0 {
 			p.log.Info("repository reachable again", "repo", r.Name, "after_failures", r.failures)
@@ -246,17 +249,23 @@ func (p *Poller) poll(ctx, deliverCtx context.Context, r *repoRun, res *result) 
 	gctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.D())
 	defer cancel()
 	m := &mirror{dir: r.GitDir, url: r.URL, auth: r.auth}
-	repo, created, err := m.open(gctx)
+	// Verify the mirror once per process: a crash of an earlier run (or of
+	// an older version) must not leave it damaged for good.
+	repo, created, problem, err := m.open(gctx, !r.checked)
+	if problem != nil {
+		p.log.Warn("mirror damaged; cloned afresh", "repo", r.Name, "dir", r.GitDir, "problem", problem, "repaired", err == nil)
+	}
 	if err != nil {
 		return err, nil
 	}
+	r.checked = true
 	local, err := localRefs(repo)
 	if err != nil {
 		return err, nil
 	}
 	if created {
 		res.cloned.Add(1)
-		p.log.Info("mirrored", "repo", r.Name, "url", r.URL, "refs", len(local))
+		p.log.Info("mirrored", "repo", r.Name, "url", redactURL(r.URL), "refs", len(local))
 	} else {
 		// Ask the remote for its refs first: one round trip, and in the
 		// usual case (nothing moved) the only one.
@@ -265,10 +274,14 @@ func (p *Poller) poll(ctx, deliverCtx context.Context, r *repoRun, res *result) 
 			return err, nil
 		}
 		if !maps.Equal(remote, local) {
-			if err := fetch(gctx, repo, r.auth); err != nil {
-				return fmt.Errorf("fetch %s: %w", r.URL, err), nil
+			if err := m.fetch(gctx); err != nil {
+				return fmt.Errorf("fetch %s: %w", redactURL(r.URL), err), nil
 			}
 			res.fetched.Add(1)
+			// Reopen: the fetch added packs go-git has not listed yet.
+			if repo, err = m.reopen(); err != nil {
+				return err, nil
+			}
 			if local, err = localRefs(repo); err != nil {
 				return err, nil
 			}
@@ -293,18 +306,18 @@ func (p *Poller) poll(ctx, deliverCtx context.Context, r *repoRun, res *result) 
 			continue
 		}
 		b := &batch{repo: r, git: repo, events: evs, after: local}
-		sent := r.sentFor(name)
-		if err := p.targets[name].Deliver(deliverCtx, b, sent); err != nil {
+		j := ledger{p.state, r.GitDir, name}
+		if err := p.targets[name].Deliver(deliverCtx, b, j); err != nil {
 			errs = append(errs, fmt.Errorf("deliver %s to %s: %w", r.Name, name, err))
 			continue
 		}
-		// Saved only after delivery: a crash before this line re-sends the
-		// batch on restart (at least once); it never loses it.
+		// Saved only after delivery: a crash before this line re-sends, on
+		// restart, the parts of the batch the journal does not hold (the
+		// one in flight); it never loses any.
 		if err := p.state.Commit(r.GitDir, r.URL, name, local); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		r.clearSent(name)
 		res.events.Add(int64(len(evs)))
 		for _, e := range evs {
 			p.log.Info("delivered", "repo", r.Name, "target", name, "ref", e.Ref, "old", e.Old, "new", e.New)
@@ -320,22 +333,18 @@ func (p *Poller) targetsOf(r *repoRun) []string {
 	return p.names
 }
 
-func (r *repoRun) sentFor(target string) map[string]bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.sent[target]
-	if s == nil {
-		s = map[string]bool{}
-		r.sent[target] = s
-	}
-	return s
+// ledger is one target's journal of the pending batch of one mirror.
+type ledger struct {
+	state          *State
+	gitdir, target string
 }
 
-func (r *repoRun) clearSent(target string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.sent, target)
-}
+// Has reports whether part key was accepted already (before a crash, or in
+// an earlier attempt of this poll).
+func (l ledger) Has(key string) bool { return l.state.Accepted(l.gitdir, l.target, key) }
+
+// Mark journals part key as accepted, durably, before the next part goes.
+func (l ledger) Mark(key string) error { return l.state.Accept(l.gitdir, l.target, key) }
 
 // walkOrgs refreshes the repository lists of the organisations that are due
 // (all of them when force is set and they are not backing off).
