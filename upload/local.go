@@ -78,7 +78,7 @@ func (localBackend) list(ctx context.Context, root string) (map[string]remoteInf
 }
 
 func (localBackend) put(ctx context.Context, f fileEntry, p string, offset int64, mode fs.FileMode, sent func(int)) (sum, error) {
-	src, err := os.Open(f.local)
+	src, err := openSource(f.local)
 	if err != nil {
 		return sum{}, err
 	}

@@ -191,7 +191,7 @@ func (c countingReader) Read(b []byte) (int, error) {
 }
 
 func (b *sftpBackend) put(ctx context.Context, f fileEntry, p string, offset int64, mode fs.FileMode, sent func(int)) (sum, error) {
-	src, err := os.Open(f.local)
+	src, err := openSource(f.local)
 	if err != nil {
 		return sum{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // ManifestName is the file uploaded last, just before the build is renamed
@@ -73,8 +74,8 @@ func readSource(root string) (*sourceTree, error) {
 			if err != nil {
 				return err
 			}
-			if path.IsAbs(target) || !localPath(path.Join(path.Dir(rel), target)) {
-				return fmt.Errorf("build symlink %s -> %s points outside the build; refusing to publish it", rel, target)
+			if err := checkLink(root, rel); err != nil {
+				return err
 			}
 			st.links = append(st.links, linkEntry{rel: rel, target: target})
 		default:
@@ -96,17 +97,90 @@ func readSource(root string) (*sourceTree, error) {
 	return st, nil
 }
 
-// localPath reports whether slash path p, relative to the build root, stays
-// inside it.
-func localPath(p string) bool {
-	c := path.Clean(p)
-	return c != ".." && !strings.HasPrefix(c, "../") && !path.IsAbs(c)
-}
-
 func readlink(p string) (string, error) {
 	target, err := os.Readlink(p)
 	if err != nil {
 		return "", fmt.Errorf("read symlink %s: %w", p, err)
 	}
 	return filepath.ToSlash(target), nil
+}
+
+// maxLinkHops bounds the symlinks followed while resolving one link, as
+// the kernel's ELOOP limit (40 on Linux) does.
+const maxLinkHops = 40
+
+// checkLink refuses symlink rel (slash path under root) when following it
+// leaves the build. Reading a target as text is not enough: in
+// "p/q -> .." then "up -> p/q/.." each target looks inside the build, but
+// the kernel resolves ".." against where p/q really leads, so up is the
+// root's parent. checkLink therefore walks the real tree component by
+// component as the kernel does, following every symlink on the way (all
+// hops, at most maxLinkHops), and fails as soon as the path climbs above
+// root, even if it would come back in later (the destination's parent is
+// not the build's). Components that do not exist are taken as plain
+// directories, which can only make the check stricter than the kernel.
+func checkLink(root, rel string) error {
+	first, err := readlink(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return err
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("build symlink %s -> %s points outside the build (%s); refusing to publish it", rel, first, why)
+	}
+	// dir holds the resolved components, all real directories inside
+	// root (or names that do not exist); todo the components still to walk.
+	dir := strings.Split(path.Dir(rel), "/")
+	if path.Dir(rel) == "." {
+		dir = nil
+	}
+	var todo []string
+	push := func(target string) {
+		todo = append(strings.Split(target, "/"), todo...)
+	}
+	if path.IsAbs(first) {
+		return refuse("absolute target")
+	}
+	push(first)
+	hops := 1
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(dir) == 0 {
+				return refuse("climbs above the build root")
+			}
+			dir = dir[:len(dir)-1]
+			continue
+		}
+		here := append(dir, c)
+		fi, err := os.Lstat(filepath.Join(root, filepath.Join(here...)))
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			// A directory, a file (the kernel would stop at the next
+			// component) or a missing name: keep walking it as a name.
+			dir = here
+			continue
+		}
+		if hops++; hops > maxLinkHops {
+			return fmt.Errorf("build symlink %s -> %s: too many levels of symbolic links (more than %d); refusing to publish it", rel, first, maxLinkHops)
+		}
+		target, err := readlink(filepath.Join(root, filepath.Join(here...)))
+		if err != nil {
+			return err
+		}
+		if path.IsAbs(target) {
+			return refuse("via " + path.Join(here...) + " -> " + target + ", an absolute target")
+		}
+		push(target)
+	}
+	return nil
+}
+
+// openSource opens a build file for reading without following a symlink
+// in its last component: a file swapped for a link after readSource
+// checked the tree is refused instead of read through.
+func openSource(p string) (*os.File, error) {
+	return os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 }
