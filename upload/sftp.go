@@ -190,10 +190,11 @@ func (c countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (b *sftpBackend) put(ctx context.Context, f fileEntry, p string, offset int64, mode fs.FileMode, sent func(int)) (sum, error) {
+func (b *sftpBackend) put(ctx context.Context, f fileEntry, p string, offset int64, mode fs.FileMode, hashLocal bool, sent func(int)) (putResult, error) {
+	var res putResult
 	src, err := openSource(f.local)
 	if err != nil {
-		return sum{}, err
+		return res, err
 	}
 	defer src.Close()
 	flags := os.O_WRONLY | os.O_CREATE
@@ -202,34 +203,59 @@ func (b *sftpBackend) put(ctx context.Context, f fileEntry, p string, offset int
 	}
 	dst, err := b.sc.OpenFile(p, flags)
 	if err != nil {
-		return sum{}, err
+		return res, err
 	}
 	defer dst.Close()
-	h, err := resumeAt(src, dst, offset, f.local)
+	h, err := resumeAt(src, dst, offset, f.local, hashLocal)
 	if err != nil {
-		return sum{}, err
+		return res, err
 	}
-	n, err := dst.ReadFromWithConcurrency(io.TeeReader(countingReader{ctxReader{ctx, src}, sent}, h), sftpConcurrency)
+	r := source(ctx, src, h, sent)
+	// A large file sent from the start is hashed at the destination while
+	// it arrives (see streamHash); anything else is hashed after.
+	var sh *streamHash
+	if offset == 0 && f.size >= streamHashMin && b.hashCommand() != "" {
+		if sh, err = startStreamHash(b.conn, b.hasher.cmd, p); err != nil {
+			slog.Debug("upload: hashing while receiving unavailable", "file", p, "err", err)
+			sh = nil
+		}
+	}
+	defer sh.abort()
+	var n int64
+	if sh == nil {
+		n, err = dst.ReadFromWithConcurrency(r, sftpConcurrency)
+	} else {
+		n, err = sh.send(dst, r)
+	}
 	if err != nil {
-		return sum{}, err
+		return res, err
 	}
 	if offset > 0 { // a fresh file was opened with O_TRUNC
 		if err := dst.Truncate(offset + n); err != nil {
-			return sum{}, err
+			return res, err
 		}
 	}
 	if b.fsync {
 		if err := dst.Sync(); err != nil {
-			return sum{}, fmt.Errorf("fsync: %w", err)
+			return res, fmt.Errorf("fsync: %w", err)
 		}
 	}
 	if err := dst.Chmod(mode); err != nil {
-		return sum{}, err
+		return res, err
 	}
 	if err := dst.Close(); err != nil {
-		return sum{}, err
+		return res, err
 	}
-	return sum(h.Sum(nil)), nil
+	res.finishLocal(h)
+	if sh != nil {
+		if s, err := sh.finish(); err == nil {
+			res.remote, res.hashedRemote = s, true
+		} else if ctx.Err() == nil {
+			// Not fatal: the file is then hashed after the transfer.
+			slog.Debug("upload: hash while receiving failed", "file", p, "err", err)
+		}
+	}
+	return res, nil
 }
 
 func firstLine(s string) string {

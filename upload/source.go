@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/xtbuild/xtbuild/steps"
 )
 
 // ManifestName is the file uploaded last, just before the build is renamed
@@ -19,6 +23,10 @@ type fileEntry struct {
 	rel   string // slash-separated, relative to the build root
 	local string // path on this machine
 	size  int64
+	mtime time.Time
+	// listed is the sha256 manifest.json records for this file, when the
+	// manifest can stand in for hashing it here (see trustManifest).
+	listed *sum
 }
 
 type linkEntry struct {
@@ -33,6 +41,10 @@ type sourceTree struct {
 	bytes int64
 	// manifest is the index in files of ManifestName, or -1.
 	manifest int
+	// listed counts the files whose manifest hash is trusted, and
+	// manifestNote says why the manifest is not used at all ("" if it is).
+	listed       int
+	manifestNote string
 }
 
 // readSource walks root. Only directories, regular files and relative
@@ -67,7 +79,7 @@ func readSource(root string) (*sourceTree, error) {
 			if err != nil {
 				return fmt.Errorf("stat %s: %w", p, err)
 			}
-			st.files = append(st.files, fileEntry{rel: rel, local: p, size: info.Size()})
+			st.files = append(st.files, fileEntry{rel: rel, local: p, size: info.Size(), mtime: info.ModTime()})
 			st.bytes += info.Size()
 		case t&fs.ModeSymlink != 0:
 			target, err := readlink(p)
@@ -94,7 +106,54 @@ func readSource(root string) (*sourceTree, error) {
 			st.manifest = i
 		}
 	}
+	st.trustManifest()
 	return st, nil
+}
+
+// trustManifest takes the sha256 sums that the build recorded in
+// manifest.json (steps.Manifest, written when artifacts were collected) as
+// the expected hashes of the files they list, so those files are not hashed
+// here a second time. A sum is taken only when the file has the listed size
+// and was not modified after manifest.json was last written; any other file
+// is hashed while it is sent.
+//
+// Trusting it never weakens the check: the destination still hashes every
+// byte it stored and must match the listed sum. If it does not, the file is
+// hashed here after all, and when that differs from the listed sum too (a
+// stale manifest) the file's own bytes decide, with a warning. A stale or
+// wrong manifest can therefore cost a re-read, never let a corrupted
+// transfer through.
+func (st *sourceTree) trustManifest() {
+	if st.manifest < 0 {
+		st.manifestNote = "no " + ManifestName
+		return
+	}
+	mf := st.files[st.manifest]
+	m, err := steps.ReadManifest(mf.local)
+	if err != nil {
+		st.manifestNote = err.Error()
+		return
+	}
+	byRel := make(map[string]int, len(st.files))
+	for i, f := range st.files {
+		byRel[f.rel] = i
+	}
+	for _, a := range m.Artifacts {
+		i, ok := byRel[a.Path]
+		if !ok || i == st.manifest {
+			continue
+		}
+		f := &st.files[i]
+		var s sum
+		if f.size != a.Size || f.mtime.After(mf.mtime) || len(a.SHA256) != 2*len(s) {
+			continue
+		}
+		if _, err := hex.Decode(s[:], []byte(a.SHA256)); err != nil {
+			continue
+		}
+		f.listed = &s
+		st.listed++
+	}
 }
 
 func readlink(p string) (string, error) {
