@@ -41,8 +41,9 @@ type backend interface {
 	// slash path relative to root, without following symlinks.
 	list(ctx context.Context, root string) (map[string]remoteInfo, error)
 	// put writes local file f to p. With offset > 0 the first offset bytes
-	// are taken to be on the destination already. It syncs the file where
-	// the protocol allows, sets mode and reports bytes sent through sent.
+	// are taken to be on the destination already. It sets mode and reports
+	// bytes sent through sent; durability is syncTree's (put may sync the
+	// file itself when syncTree cannot do it in one go).
 	// With hashLocal it hashes the whole local file as read (the bytes it
 	// sends); a backend that can hash at the destination while receiving
 	// returns that sum too.
@@ -58,6 +59,9 @@ type backend interface {
 	// replace atomically renames oldp over newp (files and symlinks).
 	replace(ctx context.Context, oldp, newp string) error
 	removeAll(ctx context.Context, p string) error
+	// syncTree makes the files under dir (the given paths) durable before
+	// dir is renamed into place, where put did not already sync each.
+	syncTree(ctx context.Context, dir string, files []string) error
 	// syncDir makes renames in directory p durable where possible.
 	syncDir(ctx context.Context, p string) error
 	// broken reports whether the connection is gone, which makes the last

@@ -243,3 +243,11 @@ func checkLink(root, rel string) error {
 func openSource(p string) (*os.File, error) {
 	return os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 }
+
+// untrust drops every manifest sum.
+func (st *sourceTree) untrust(why string) {
+	for i := range st.files {
+		st.files[i].listed = nil
+	}
+	st.listed, st.manifestNote = 0, why
+}
