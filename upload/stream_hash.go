@@ -45,6 +45,7 @@ type streamHash struct {
 	sess *ssh.Session
 	in   io.WriteCloser
 	out  bytes.Buffer
+	serr bytes.Buffer // apart from out: the two are copied by separate goroutines
 	done bool
 }
 
@@ -55,7 +56,7 @@ func startStreamHash(conn *ssh.Client, hashCmd, file string) (*streamHash, error
 	}
 	sh := &streamHash{sess: s}
 	s.Stdout = &sh.out
-	s.Stderr = &sh.out
+	s.Stderr = &sh.serr
 	if sh.in, err = s.StdinPipe(); err != nil {
 		s.Close()
 		return nil, err
@@ -101,11 +102,11 @@ func (sh *streamHash) finish() (sum, error) {
 	sh.sess.Close()
 	out := strings.TrimSpace(sh.out.String())
 	if err != nil {
-		return sum{}, fmt.Errorf("hash while receiving: %w: %s", err, firstLine(out))
+		return sum{}, fmt.Errorf("hash while receiving: %w: %s", err, firstLine(sh.serr.String()))
 	}
 	var s sum
 	if len(out) < 2*sha256.Size {
-		return s, fmt.Errorf("hash while receiving: unexpected output %q", firstLine(out))
+		return s, fmt.Errorf("hash while receiving: unexpected output %q (stderr %q)", firstLine(out), firstLine(sh.serr.String()))
 	}
 	if _, err := hex.Decode(s[:], []byte(out[:2*sha256.Size])); err != nil {
 		return s, errors.Join(fmt.Errorf("hash while receiving: unexpected output %q", firstLine(out)), err)
