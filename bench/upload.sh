@@ -2,10 +2,13 @@
 # Upload benchmark: publishes a generated build (2 GiB by default) to a
 # throwaway local sshd with xtbuild's upload, rsync -a over ssh and scp -r,
 # each into a fresh directory, COUNT times, and prints min and median
-# seconds per tool and xtbuild's speed relative to each (>1 is faster).
+# seconds per tool, its peak RSS, and xtbuild's speed relative to each
+# (>1 is faster). xtbuild-sftp-hashsrc is upload with the build's
+# manifest sums ignored (every file hashed while sending).
 #
 #   bench/upload.sh                      # 2 GiB, 5 runs each
 #   BYTES=268435456 COUNT=3 bench/upload.sh
+#   TOOLS='xtbuild-sftp|rsync-ssh|scp' bench/upload.sh   # a subset
 #
 # Needs openssh-server, openssh-client and rsync. The generated build is
 # cached in $TMPDIR/xtbuild-upload-bench-<bytes>.
@@ -13,14 +16,16 @@ set -eu
 cd "$(dirname "$0")/.."
 BYTES=${BYTES:-2147483648}
 COUNT=${COUNT:-5}
+TOOLS=${TOOLS:-.*}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-XTBUILD_UPLOAD_BENCH_BYTES=$BYTES go test ./upload -run '^$' -bench '^BenchmarkUpload$' \
-	-benchtime 1x -count "$COUNT" -timeout 60m | tee "$out"
+XTBUILD_UPLOAD_BENCH_BYTES=$BYTES go test ./upload -run '^$' -bench "^BenchmarkUpload\$/^($TOOLS)\$" \
+	-benchtime 1x -count "$COUNT" -timeout 90m | tee "$out"
 awk '
 /^BenchmarkUpload\// {
 	split($1, a, "/"); name = a[2]; sub(/-[0-9]+$/, "", name)
 	n[name]++; t[name, n[name]] = $3 / 1e9
+	for (i = 4; i < NF; i++) if ($(i + 1) == "peak-RSS-MiB" && $i > rss[name]) rss[name] = $i
 }
 END {
 	for (k in n) {
@@ -34,9 +39,9 @@ END {
 		m = n[k]
 		med[k] = (m % 2) ? t[k, (m + 1) / 2] : (t[k, m / 2] + t[k, m / 2 + 1]) / 2
 	}
-	printf "\n%-14s %4s %9s %9s\n", "tool", "runs", "min s", "median s"
-	for (k in n) printf "%-14s %4d %9.2f %9.2f\n", k, n[k], min[k], med[k]
+	printf "\n%-22s %4s %9s %9s %13s\n", "tool", "runs", "min s", "median s", "peak RSS MiB"
+	for (k in n) printf "%-22s %4d %9.2f %9.2f %13.1f\n", k, n[k], min[k], med[k], rss[k]
 	x = "xtbuild-sftp"
 	if (x in n) for (k in n) if (k != x)
-		printf "xtbuild vs %-10s min %.2fx  median %.2fx\n", k, min[k] / min[x], med[k] / med[x]
+		printf "xtbuild vs %-20s min %.2fx  median %.2fx\n", k, min[k] / min[x], med[k] / med[x]
 }' "$out"

@@ -41,11 +41,13 @@ type backend interface {
 	// slash path relative to root, without following symlinks.
 	list(ctx context.Context, root string) (map[string]remoteInfo, error)
 	// put writes local file f to p. With offset > 0 the first offset bytes
-	// are taken to be on the destination already and are only hashed
-	// locally. It syncs the file where the protocol allows, sets mode,
-	// reports bytes sent through sent, and returns the sha256 of the whole
-	// local file as read.
-	put(ctx context.Context, f fileEntry, p string, offset int64, mode fs.FileMode, sent func(int)) (sum, error)
+	// are taken to be on the destination already. It sets mode and reports
+	// bytes sent through sent; durability is syncTree's (put may sync the
+	// file itself when syncTree cannot do it in one go).
+	// With hashLocal it hashes the whole local file as read (the bytes it
+	// sends); a backend that can hash at the destination while receiving
+	// returns that sum too.
+	put(ctx context.Context, f fileEntry, p string, offset int64, mode fs.FileMode, hashLocal bool, sent func(int)) (putResult, error)
 	// hash returns the sha256 of each file as stored at the destination;
 	// total is their combined size, which lets a backend pick the cheaper
 	// way to hash them.
@@ -57,6 +59,9 @@ type backend interface {
 	// replace atomically renames oldp over newp (files and symlinks).
 	replace(ctx context.Context, oldp, newp string) error
 	removeAll(ctx context.Context, p string) error
+	// syncTree makes the files under dir (the given paths) durable before
+	// dir is renamed into place, where put did not already sync each.
+	syncTree(ctx context.Context, dir string, files []string) error
 	// syncDir makes renames in directory p durable where possible.
 	syncDir(ctx context.Context, p string) error
 	// broken reports whether the connection is gone, which makes the last
@@ -65,18 +70,54 @@ type backend interface {
 	close() error
 }
 
-// resumeAt prepares a put that continues at offset: the first offset bytes
-// of src are only hashed (they are on the destination already) and dst is
-// positioned after them. It returns the running hash of the whole file.
-func resumeAt(src io.Reader, dst io.Seeker, offset int64, name string) (hash.Hash, error) {
-	h := sha256.New()
-	if offset > 0 {
+// putResult is what a put learned about the file's content.
+type putResult struct {
+	local       sum  // sha256 of the local file as read, if hashedLocal
+	hashedLocal bool //
+	remote      sum  // sha256 at the destination, hashed while receiving, if hashedRemote
+	// hashedRemote is set when the destination hashed the stored bytes
+	// during the transfer (sftp with a hashing shell, large files).
+	hashedRemote bool
+}
+
+// resumeAt prepares a put that continues at offset: dst and src are
+// positioned after the first offset bytes (they are on the destination
+// already). With hashLocal those bytes are hashed, and the running hash of
+// the whole file is returned; otherwise it returns nil.
+func resumeAt(src io.ReadSeeker, dst io.Seeker, offset int64, name string, hashLocal bool) (hash.Hash, error) {
+	var h hash.Hash
+	if hashLocal {
+		h = sha256.New()
+	}
+	if offset == 0 {
+		return h, nil
+	}
+	if h != nil {
 		if _, err := io.CopyN(h, src, offset); err != nil {
 			return nil, fmt.Errorf("hash first %d bytes of %s: %w", offset, name, err)
 		}
-		if _, err := dst.Seek(offset, io.SeekStart); err != nil {
-			return nil, err
-		}
+	} else if _, err := src.Seek(offset, io.SeekStart); err != nil {
+		return nil, err
+	}
+	if _, err := dst.Seek(offset, io.SeekStart); err != nil {
+		return nil, err
 	}
 	return h, nil
+}
+
+// source is what put reads: the file, counted for progress, with ctx
+// checked between reads, and teed into h when hashing locally.
+func source(ctx context.Context, src io.Reader, h hash.Hash, sent func(int)) io.Reader {
+	var r io.Reader = countingReader{ctxReader{ctx, src}, sent}
+	if h != nil {
+		r = io.TeeReader(r, h)
+	}
+	return r
+}
+
+func (r *putResult) finishLocal(h hash.Hash) {
+	if h != nil {
+		r.local = sum(h.Sum(nil))
+		r.hashedLocal = true
+	}
 }

@@ -76,18 +76,25 @@ type Options struct {
 
 	// sendHook, for tests, sees the running total of bytes sent.
 	sendHook func(total int64)
+	// ignoreManifest, for the benchmark, hashes every file while sending.
+	ignoreManifest bool
 }
 
 // Stats describe one Publish.
 type Stats struct {
-	Dest             string // the final URL of the build
-	Files            int    // regular files in the build
-	Bytes            int64  // their total size
-	Sent             int64  // bytes written to the destination, all attempts
-	SentFiles        int    // files written (fully or resumed)
-	Skipped          int64  // bytes found on the destination already, verified, not sent
-	SkippedFiles     int
-	Verified         int // file hashes compared at the destination
+	Dest         string // the final URL of the build
+	Files        int    // regular files in the build
+	Bytes        int64  // their total size
+	Sent         int64  // bytes written to the destination, all attempts
+	SentFiles    int    // files written (fully or resumed)
+	Skipped      int64  // bytes found on the destination already, verified, not sent
+	SkippedFiles int
+	Verified     int // file hashes compared at the destination
+	// FromManifest counts sent files whose local sha256 came from the
+	// build's manifest.json instead of hashing them here; HashedReceiving
+	// those hashed at the destination while they arrived.
+	FromManifest     int
+	HashedReceiving  int
 	Attempts         int
 	AlreadyPublished bool // the final name already held this exact build
 	Elapsed          time.Duration
@@ -188,12 +195,13 @@ type publisher struct {
 	tree                 *sourceTree
 	parallel             int
 	sentEver             map[string]bool // files this Publish has written, across attempts
+	stale                map[string]bool // files whose manifest sum turned out wrong
 	sentMu               sync.Mutex
 	totalSent            atomic.Int64
 }
 
 func prepare(o Options) (*publisher, error) {
-	p := &publisher{o: o, t: o.Term, sentEver: map[string]bool{}}
+	p := &publisher{o: o, t: o.Term, sentEver: map[string]bool{}, stale: map[string]bool{}}
 	if p.t == nil {
 		p.t = term.NewPlain(io.Discard)
 	}
@@ -237,9 +245,17 @@ func prepare(o Options) (*publisher, error) {
 	if p.tree, err = readSource(src); err != nil {
 		return nil, err
 	}
+	if o.ignoreManifest {
+		p.tree.untrust("ignored on request")
+	}
 	p.parallel = o.Parallel
 	if p.parallel <= 0 {
 		p.parallel = DefaultParallel
+	}
+	if p.tree.manifestNote != "" {
+		p.t.Printf("upload: no build hashes to reuse (%s); hashing files while sending them", p.tree.manifestNote)
+	} else {
+		p.t.Printf("upload: %d of %d files have a sha256 in %s that stands in for hashing them here", p.tree.listed, len(p.tree.files), ManifestName)
 	}
 	p.base = path.Join(p.dest.Path, p.branch)
 	p.final = path.Join(p.base, p.name)
@@ -296,10 +312,12 @@ func (p *publisher) attempt(ctx context.Context, st *Stats) error {
 		return p.fail(b, "stat", p.final, err)
 	}
 
+	slog.Debug("upload: connected")
 	existing, err := p.preparePartial(ctx, b)
 	if err != nil {
 		return err
 	}
+	slog.Debug("upload: partial directory ready")
 	plan, err := p.planFiles(ctx, b, existing, st)
 	if err != nil {
 		return err
@@ -314,6 +332,14 @@ func (p *publisher) attempt(ctx context.Context, st *Stats) error {
 		if err := p.sendGroup(ctx, b, []job{*plan.manifest}, st, nil); err != nil {
 			return err
 		}
+	}
+	// Every file durable before the rename makes the build visible.
+	files := make([]string, len(p.tree.files))
+	for i, f := range p.tree.files {
+		files[i] = path.Join(p.partial, f.rel)
+	}
+	if err := b.syncTree(ctx, p.partial, files); err != nil {
+		return p.fail(b, "sync", p.partial, err)
 	}
 	if err := b.chmod(ctx, p.partial, p.dirMode); err != nil {
 		return p.fail(b, "chmod", p.partial, err)
@@ -526,7 +552,8 @@ func (p *publisher) planFiles(ctx context.Context, b backend, existing map[strin
 }
 
 // sameContent hashes files at the destination (under root) and here at the
-// same time and reports which match.
+// same time and reports which match. Files with a trusted manifest sum are
+// not hashed here unless the destination disagrees with it.
 func (p *publisher) sameContent(ctx context.Context, b backend, root string, files []fileEntry) ([]bool, error) {
 	remote := make([]string, len(files))
 	for i, f := range files {
@@ -560,6 +587,10 @@ func (p *publisher) sameContent(ctx context.Context, b backend, root string, fil
 				if i >= len(files) {
 					return nil
 				}
+				if s, ok := p.listed(files[i]); ok {
+					local[i] = s
+					continue
+				}
 				s, err := hashFile(gctx, files[i].local)
 				if err != nil {
 					return err
@@ -572,10 +603,48 @@ func (p *publisher) sameContent(ctx context.Context, b backend, root string, fil
 		return nil, err
 	}
 	same := make([]bool, len(files))
-	for i := range files {
+	for i, f := range files {
 		same[i] = local[i] == remoteSums[i]
+		if !same[i] && f.listed != nil {
+			s, err := p.checkListed(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			same[i] = s == remoteSums[i]
+		}
 	}
 	return same, nil
+}
+
+// listed returns f's manifest sum while it is trusted.
+func (p *publisher) listed(f fileEntry) (sum, bool) {
+	if f.listed == nil {
+		return sum{}, false
+	}
+	p.sentMu.Lock()
+	defer p.sentMu.Unlock()
+	return *f.listed, !p.stale[f.rel]
+}
+
+// checkListed hashes f here after the destination disagreed with its
+// manifest sum. A local sum that differs from the manifest's means the
+// manifest is stale for f: from then on f's own bytes decide.
+func (p *publisher) checkListed(ctx context.Context, f fileEntry) (sum, error) {
+	s, err := hashFile(ctx, f.local)
+	if err != nil {
+		return s, err
+	}
+	if s != *f.listed {
+		p.sentMu.Lock()
+		first := !p.stale[f.rel]
+		p.stale[f.rel] = true
+		p.sentMu.Unlock()
+		if first {
+			p.t.Printf("upload: warning: %s does not match its sha256 in %s (%x, listed %x); publishing the file as it is",
+				f.rel, ManifestName, s, *f.listed)
+		}
+	}
+	return s, nil
 }
 
 func (p *publisher) sendAll(ctx context.Context, b backend, plan *filePlan, st *Stats) error {
@@ -596,6 +665,8 @@ func (p *publisher) sendAll(ctx context.Context, b backend, plan *filePlan, st *
 			st.Sent += local.Sent
 			st.SentFiles += local.SentFiles
 			st.Verified += local.Verified
+			st.FromManifest += local.FromManifest
+			st.HashedReceiving += local.HashedReceiving
 			mu.Unlock()
 			return err
 		})
@@ -615,19 +686,20 @@ func countJobs(plan *filePlan) int {
 }
 
 // sendGroup writes a few files, then verifies them together (one remote
-// hashing command for many small files). A mismatch is sent once more from
+// hashing command for many small files; large files were hashed at the
+// destination while they arrived). A mismatch is sent once more from
 // scratch before it counts as an error.
 func (p *publisher) sendGroup(ctx context.Context, b backend, grp []job, st *Stats, prog *progress) error {
 	// Small files go several at a time: each costs a few round trips and
 	// an fsync on the server, which would otherwise run back to back.
-	sums := make([]sum, len(grp))
+	res := make([]putResult, len(grp))
 	each := make([]Stats, len(grp))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(smallFilesInFlight)
 	for i, j := range grp {
 		g.Go(func() error {
-			s, err := p.put(gctx, b, j, &each[i], prog)
-			sums[i] = s
+			r, err := p.put(gctx, b, j, false, &each[i], prog)
+			res[i] = r
 			return err
 		})
 	}
@@ -635,46 +707,101 @@ func (p *publisher) sendGroup(ctx context.Context, b backend, grp []job, st *Sta
 	for _, e := range each {
 		st.Sent += e.Sent
 		st.SentFiles += e.SentFiles
+		st.FromManifest += e.FromManifest
 	}
 	if err != nil {
 		return err
 	}
 	remote := make([]string, len(grp))
+	var ask []string
+	var askIdx []int
 	var total int64
 	for i, j := range grp {
 		remote[i] = path.Join(p.partial, j.f.rel)
-		total += j.f.size
+		if !res[i].hashedRemote {
+			ask = append(ask, remote[i])
+			askIdx = append(askIdx, i)
+			total += j.f.size
+		}
 	}
-	got, err := b.hash(ctx, remote, total)
-	if err != nil {
-		return p.fail(b, "verify", remote[0], err)
+	got := make([]sum, len(grp))
+	if len(ask) > 0 {
+		sums, err := b.hash(ctx, ask, total)
+		if err != nil {
+			return p.fail(b, "verify", ask[0], err)
+		}
+		for k, i := range askIdx {
+			got[i] = sums[k]
+		}
+	}
+	for i, r := range res {
+		if r.hashedRemote {
+			got[i] = r.remote
+			st.HashedReceiving++
+		}
 	}
 	for i, j := range grp {
-		if got[i] == sums[i] {
+		want := res[i].local
+		if got[i] == want {
 			st.Verified++
 			continue
 		}
-		slog.Warn("upload: hash mismatch at destination; sending again", "file", j.f.rel, "offset", j.offset)
-		s, err := p.put(ctx, b, job{f: j.f}, st, prog)
-		if err != nil {
+		if err := p.mismatch(ctx, b, j, remote[i], got[i], res[i], st, prog); err != nil {
 			return err
-		}
-		again, err := b.hash(ctx, remote[i:i+1], j.f.size)
-		if err != nil {
-			return p.fail(b, "verify", remote[i], err)
-		}
-		if again[0] != s {
-			return fmt.Errorf("verify %s at %s: sha256 there is %x, sent %x", remote[i], p.dest.String(), again[0], s)
 		}
 		st.Verified++
 	}
 	return nil
 }
 
-func (p *publisher) put(ctx context.Context, b backend, j job, st *Stats, prog *progress) (sum, error) {
+// mismatch settles a file whose hash at the destination differs from the
+// expected one: a hash taken while receiving is taken again after the
+// transfer, a manifest sum is checked against the file here, and only
+// then is the file sent again (hashed while sending) and checked once more.
+func (p *publisher) mismatch(ctx context.Context, b backend, j job, remote string, got sum, r putResult, st *Stats, prog *progress) error {
+	want := r.local
+	if r.hashedRemote {
+		again, err := b.hash(ctx, []string{remote}, j.f.size)
+		if err != nil {
+			return p.fail(b, "verify", remote, err)
+		}
+		if got = again[0]; got == want {
+			return nil
+		}
+	}
+	if !r.hashedLocal && j.f.listed != nil {
+		s, err := p.checkListed(ctx, j.f)
+		if err != nil {
+			return err
+		}
+		if want = s; got == want {
+			return nil // the manifest was stale; the destination holds the file
+		}
+	}
+	slog.Warn("upload: hash mismatch at destination; sending again", "file", j.f.rel, "offset", j.offset)
+	s, err := p.put(ctx, b, job{f: j.f}, true, st, prog)
+	if err != nil {
+		return err
+	}
+	again, err := b.hash(ctx, []string{remote}, j.f.size)
+	if err != nil {
+		return p.fail(b, "verify", remote, err)
+	}
+	if again[0] != s.local {
+		return fmt.Errorf("verify %s at %s: sha256 there is %x, sent %x", remote, p.dest.String(), again[0], s.local)
+	}
+	return nil
+}
+
+// put sends one job. The local sha256 comes from the build's manifest when
+// it is trusted for the file, else from the bytes as they are sent
+// (always with force, as on a resend).
+func (p *publisher) put(ctx context.Context, b backend, j job, force bool, st *Stats, prog *progress) (putResult, error) {
 	remote := path.Join(p.partial, j.f.rel)
+	listed, useListed := p.listed(j.f)
+	useListed = useListed && !force
 	var sent int64
-	s, err := b.put(ctx, j.f, remote, j.offset, p.fileMode, func(n int) {
+	r, err := b.put(ctx, j.f, remote, j.offset, p.fileMode, !useListed, func(n int) {
 		sent += int64(n)
 		total := p.totalSent.Add(int64(n))
 		if prog != nil {
@@ -686,7 +813,11 @@ func (p *publisher) put(ctx context.Context, b backend, j job, st *Stats, prog *
 	})
 	st.Sent += sent
 	if err != nil {
-		return sum{}, p.fail(b, "upload "+j.f.rel+" to", remote, err)
+		return r, p.fail(b, "upload "+j.f.rel+" to", remote, err)
+	}
+	if useListed {
+		r.local = listed
+		st.FromManifest++
 	}
 	st.SentFiles++
 	p.sentMu.Lock()
@@ -695,7 +826,7 @@ func (p *publisher) put(ctx context.Context, b backend, j job, st *Stats, prog *
 	if !p.t.IsTTY() && j.f.size >= 1<<20 {
 		p.t.Printf("upload: sent %s (%s)", j.f.rel, humanBytes(j.f.size))
 	}
-	return s, nil
+	return r, nil
 }
 
 func (p *publisher) placeLinks(ctx context.Context, b backend, existing map[string]remoteInfo) error {
