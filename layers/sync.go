@@ -360,8 +360,8 @@ func obtain(ctx context.Context, g gitRunner, t target, dir string, status func(
 //
 // A pinned commit that is present needs no network. Otherwise, unless full
 // history is asked for: the commit alone, shallow (servers that allow a
-// reachable commit by id, as git's protocol v2 and file:// do); then the
-// branch or tag, shallow, if the commit is its tip; then everything.
+// reachable commit by id, as git's protocol v2 does); then the branch or
+// tag at depth 1, 64 and 1024 until it contains the commit; then everything.
 func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirror bool, status func(string)) (string, string, error) {
 	has := func(c string) (bool, error) {
 		return g.ok(ctx, "", "--git-dir", gitdir, "cat-file", "-e", c+"^{commit}")
@@ -400,15 +400,26 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 				return want, "commit", nil
 			}
 			tried = append(tried, fmt.Sprintf("by id (%v)", err))
-			if ref != "" {
-				err := fetch(append(depth(), "origin", "+"+ref+":"+local)...)
+			// The branch or tag, shallow, deepened until it contains the
+			// commit (pins are usually near the tip).
+			for _, d := range []string{"1", "64", "1024"} {
+				if ref == "" {
+					break
+				}
+				err := fetch("--depth", d, "origin", "+"+ref+":"+local)
 				if ctx.Err() != nil {
 					return "", "", ctx.Err()
 				}
 				if ok, _ := has(want); ok {
 					return want, "ref", nil
 				}
-				tried = append(tried, fmt.Sprintf("%s at depth 1 (%v)", ref, err))
+				if err != nil {
+					tried = append(tried, fmt.Sprintf("%s (%v)", ref, err))
+					break
+				}
+				if d == "1024" {
+					tried = append(tried, fmt.Sprintf("%s at depth %s", ref, d))
+				}
 			}
 		}
 		status("fetching full history")
