@@ -241,3 +241,30 @@ func TestPrunedMirrorDoesNotBreakCheckout(t *testing.T) {
 	}
 	checkReadable("after the mirror was deleted and synced")
 }
+
+// Two upstreams whose URLs end alike (".../a/repo", ".../b/repo") get two
+// mirrors, even when synced at the same time.
+func TestStoreKeepsLookalikeURLsApart(t *testing.T) {
+	root := t.TempDir()
+	var b strings.Builder
+	var ups []*gittest.Repo
+	for _, n := range []string{"a", "b", "c"} {
+		r := history(t, filepath.Join(root, "up", n, "repo"), 2)
+		ups = append(ups, r)
+		fmt.Fprintf(&b, "[[layer]]\nname = %q\nurl = %q\ncommit = %q\nsublayers = [\".\"]\n\n", n, "file://"+r.Dir, r.Head())
+	}
+	fmt.Fprintf(&b, "[paths]\ngit_cache = %q\n", filepath.Join(root, "cache"))
+	c := parse(t, filepath.Join(root, "w"), b.String())
+	res, err := Sync(context.Background(), c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if head(t, r.Dir) != ups[i].Head() {
+			t.Errorf("%s at %s, want %s", r.Name, head(t, r.Dir), ups[i].Head())
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "cache", "*.git")); len(m) != 3 {
+		t.Errorf("mirrors %v, want 3", m)
+	}
+}

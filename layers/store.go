@@ -37,19 +37,23 @@ import (
 //     target is checked on every sync, the warm path included) and the mirror
 //     is fetched again.
 //
-// Mirrors are named as the poller names its own (poller.MirrorDirName), so
-// git_cache may point at the poller's basedir; a name already used by a
-// mirror of another URL gets a hash suffix instead.
+// An existing mirror named as the poller names its own
+// (poller.MirrorDirName) is used when its origin is the layer's URL, so
+// git_cache may point at the poller's basedir; mirrors xtbuild creates get
+// the name plus a hash of the URL.
 type store struct {
 	dir string
 }
 
-// mirrorPath picks the mirror directory for url.
+// mirrorPath picks the mirror directory for url: an existing mirror of url
+// under the poller's name for it, else a name of xtbuild's own that holds
+// a hash of the URL (two upstreams ending in the same "/repo" must never
+// share a mirror, even when they are created at the same moment).
 func (s store) mirrorPath(url string) string {
 	name := poller.MirrorDirName(url)
 	p := filepath.Join(s.dir, name)
-	if u, err := originURL(p); err != nil || sameURL(u, url) {
-		return p // free, or already the mirror of this URL
+	if u, err := originURL(p); err == nil && sameURL(u, url) {
+		return p
 	}
 	sum := sha256.Sum256([]byte(url))
 	return filepath.Join(s.dir, strings.TrimSuffix(name, ".git")+"-"+hex.EncodeToString(sum[:6])+".git")
@@ -89,6 +93,10 @@ func (s store) open(ctx context.Context, g gitRunner, url string) (*mirror, erro
 	}
 	m := &mirror{dir: p, lk: lk}
 	if _, err := os.Stat(filepath.Join(p, "objects")); err == nil {
+		if u, err := originURL(p); err != nil || !sameURL(u, url) {
+			m.release()
+			return nil, fmt.Errorf("mirror %s is not a mirror of %s (origin %q); move it away", p, url, u)
+		}
 		return m, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		m.release()
