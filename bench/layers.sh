@@ -5,11 +5,11 @@
 #   sequential `git clone --depth 1` of each pinned commit (init + fetch
 #     --depth 1 <sha> + checkout: clone cannot name a commit)
 # The set: three large real repositories from the snapshots in /work/.mirror
-# (meta-openembedded 97 MiB / 67k commits / 7k files, bitbake 22 MiB / 11k
-# commits, xenclient-oe 19 MiB) plus 57 small generated layers (5 commits
+# (bitbake 22 MiB packed / 11k commits, xenclient-oe 19 MiB, toolstack-data
+# 15 MiB; the oe-core and meta-openembedded snapshots here miss objects) plus 57 small generated layers (5 commits
 # of 10 recipes). All URLs are file:// so C git uses its real transport,
 # not local hardlinks. Every layer is pinned to its current HEAD.
-#   bash bench/layers.sh [runs]
+#   bash bench/layers.sh [runs]      (STORE_ONLY=1: only the shared-store rows)
 set -euo pipefail
 runs=${1:-3}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +18,7 @@ trap 'rm -rf "$root"' EXIT
 export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.org GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.org
 export GIT_AUTHOR_DATE=2024-01-01T00:00:00Z GIT_COMMITTER_DATE=2024-01-01T00:00:00Z
 urls=()
-for big in openembedded+meta-openembedded openembedded+bitbake OpenXT+xenclient-oe; do
+for big in openembedded+bitbake OpenXT+xenclient-oe OpenXT+toolstack-data; do
 	urls+=("file:///work/.mirror/$big/repo")
 done
 for i in $(seq -w 0 56); do
@@ -45,6 +45,7 @@ now() { date +%s.%N; }
 go build -o "$root/layersync" "$repo/bench/layersync"
 for r in $(seq "$runs"); do
 	echo "== run $r"
+	if [ -z "${STORE_ONLY:-}" ]; then
 	w=$root/seq-$r; mkdir -p "$w"; s=$(now)
 	for i in "${!urls[@]}"; do git clone -q "${urls[$i]}" "$w/l$i"; done
 	printf 'sequential git clone          %.3f s\n' "$(echo "$(now) - $s" | bc)"; rm -rf "$w"
@@ -57,6 +58,7 @@ for r in $(seq "$runs"); do
 	printf 'xtbuild cold (no store)       %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
 	printf 'xtbuild warm no-op            %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
 	rm -rf "$root/x-$r"
+	fi
 	mkcfg "$root/s1-$r" "$root/cache-$r"; mkcfg "$root/s2-$r" "$root/cache-$r"
 	printf 'xtbuild cold, empty store     %s\n' "$("$root/layersync" "$root/s1-$r/xtbuild.toml")"
 	printf 'xtbuild 2nd build dir, store  %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"

@@ -211,7 +211,8 @@ func cloneNew(ctx context.Context, g gitRunner, t target, res Result, status fun
 	if _, err := g.run(ctx, "", "init", "-q", tmp); err != nil {
 		return fail(err)
 	}
-	if _, err := g.run(ctx, tmp, "remote", "add", "origin", t.url); err != nil {
+	// What `git remote add origin URL` writes, without another process.
+	if err := appendFile(filepath.Join(tmp, ".git", "config"), fmt.Sprintf("[remote \"origin\"]\n\turl = %s\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", gitConfigValue(t.url))); err != nil {
 		return fail(err)
 	}
 	want, how, err := obtain(ctx, g, t, tmp, status)
@@ -364,6 +365,13 @@ func obtain(ctx context.Context, g gitRunner, t target, dir string, status func(
 // tag at depth 1, 64 and 1024 until it contains the commit; then everything.
 func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirror bool, status func(string)) (string, string, error) {
 	has := func(c string) (bool, error) {
+		if mirror {
+			// A pinned commit is present; the loose pin ref says so without
+			// a git process (a second build dir's common case).
+			if _, err := os.Stat(filepath.Join(gitdir, "refs", "xtbuild", "pins", c)); err == nil {
+				return true, nil
+			}
+		}
 		return g.ok(ctx, "", "--git-dir", gitdir, "cat-file", "-e", c+"^{commit}")
 	}
 	fetch := func(args ...string) error {
@@ -559,4 +567,22 @@ func checkSafeToMove(ctx context.Context, g gitRunner, dir string, st layerState
 		return fmt.Errorf("HEAD %s in %s is a local commit no branch holds; moving the layer would orphan it; create a branch for it (git -C %s branch NAME %s), or set XTBUILD_FORCE=1 to drop it", detached[:12], dir, dir, detached[:12])
 	}
 	return nil
+}
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// gitConfigValue quotes a value for a git config file.
+func gitConfigValue(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
+	return `"` + r.Replace(v) + `"`
 }
