@@ -171,7 +171,7 @@ func TestCrashAtRandomPoints(t *testing.T) {
 	os.RemoveAll(c.LayersDir())
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	const tries = 12
-	var killed, repaired int
+	var killed, repaired, midClone, midCheckout int
 	deadline := time.Now().Add(15 * time.Second)
 	for i := 0; i < tries && time.Now().Before(deadline); i++ {
 		if i%3 == 1 {
@@ -190,6 +190,17 @@ func TestCrashAtRandomPoints(t *testing.T) {
 			killed++
 		}
 		cmd.Wait()
+		// What the kill interrupted: a clone (a .partial directory) or a
+		// checkout over an existing tree (a pending state record).
+		if p, _ := filepath.Glob(filepath.Join(c.LayersDir(), "*.partial")); len(p) > 0 {
+			midClone++
+		}
+		for _, l := range c.Layers {
+			if readState(c.LayerDir(l)).status == "pending" {
+				midCheckout++
+				break
+			}
+		}
 		out, err := helper(context.Background(), cfgPath).CombinedOutput()
 		if err != nil {
 			t.Fatalf("try %d: rerun after kill failed: %v\n%s", i, err, out)
@@ -205,7 +216,7 @@ func TestCrashAtRandomPoints(t *testing.T) {
 	if killed == 0 {
 		t.Fatal("no kill landed")
 	}
-	t.Logf("%d kills (window %v), %d reruns repaired an interrupted checkout, 0 broken layers reported as synced", killed, full.Round(time.Millisecond), repaired)
+	t.Logf("%d kills (window %v): %d inside a clone, %d inside a checkout of an existing tree; %d reruns reported a repair; 0 broken layers reported as synced", killed, full.Round(time.Millisecond), midClone, midCheckout, repaired)
 }
 
 // TestInterruptStopsPromptly sends SIGINT during a cold sync: the process
