@@ -97,6 +97,9 @@ type Options struct {
 	Dir      string // XTBUILD_DIR: working directory of rebuild
 	CA       string // XTBUILD_CA: CA certificate that signed a provenance (rebuild)
 	Unsigned bool   // XTBUILD_UNSIGNED: rebuild accepts an unsigned provenance
+	// FullHistory is XTBUILD_FULL_HISTORY: setupoe clones whole histories
+	// instead of shallow fetches of the needed commits.
+	FullHistory bool
 }
 
 // OptionVars documents each option variable (README and target help).
@@ -114,6 +117,7 @@ var OptionVars = []struct{ Name, Doc string }{
 	{"XTBUILD_DIR", "DIR: where rebuild recreates the build (default rebuild-<NAME>)"},
 	{"XTBUILD_CA", "FILE: CA certificate rebuild checks the provenance signature with (default signing.dev_ca_cert)"},
 	{"XTBUILD_UNSIGNED", "1: rebuild accepts a provenance without a valid signature"},
+	{"XTBUILD_FULL_HISTORY", "1: setupoe clones each layer's whole history instead of a shallow fetch of the commit it needs"},
 }
 
 // LoadOptions reads the option variables. A malformed value is a usage error.
@@ -142,6 +146,7 @@ func LoadOptions(getenv Getenv) (Options, error) {
 	o.Dir = getenv("XTBUILD_DIR")
 	o.CA = getenv("XTBUILD_CA")
 	flag("XTBUILD_UNSIGNED", &o.Unsigned)
+	flag("XTBUILD_FULL_HISTORY", &o.FullHistory)
 	if len(errs) > 0 {
 		return o, errs
 	}

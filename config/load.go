@@ -397,6 +397,15 @@ func (c *Config) LayersDir() string {
 // LayerDir is the absolute checkout directory of a layer.
 func (c *Config) LayerDir(l Layer) string { return filepath.Join(c.LayersDir(), l.Path) }
 
+// GitCache is the absolute directory of the shared layer mirrors, or ""
+// when checkouts keep their own objects.
+func (c *Config) GitCache() string {
+	if c.Paths.GitCache == "" {
+		return ""
+	}
+	return c.Abs(c.Paths.GitCache)
+}
+
 // LockFile is the absolute path of the layer lock file.
 func (c *Config) LockFile() string { return c.Abs(c.Paths.LockFile) }
 

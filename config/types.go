@@ -76,6 +76,7 @@ type Paths struct {
 	Mirror    string `toml:"mirror" doc:"Local source mirror directory (mirror:populate, mirror:serve, ACM drop-ins)."`
 	LockFile  string `toml:"lock_file" doc:"Layer lock file recording exact commits."`
 	CertsDir  string `toml:"certs_dir" doc:"Directory where keys creates certificates and keys."`
+	GitCache  string `toml:"git_cache" doc:"Host-wide store of bare layer mirrors that build-dir checkouts borrow objects from (git alternates), so a second build dir costs only a checkout. Point it at the poller's basedir to borrow the poller's mirrors. Empty: each checkout holds its own objects."`
 }
 
 // Mirrors configures where sources and sstate come from.
@@ -131,15 +132,16 @@ type Host struct {
 
 // Layer is one git repository holding one or more BitBake layers.
 type Layer struct {
-	Name      string   `toml:"name" doc:"Short name; also the checkout directory under layers_dir unless path is set."`
-	URL       string   `toml:"url" doc:"Clone URL: https://, git://, ssh, file:// or a local path; {openxt_git}, {openxt_git_protocol} and {oe_git} are expanded."`
-	Branch    string   `toml:"branch" doc:"Branch to follow. Empty uses the default for its kind (build.branch, oe_branch, bitbake_branch)."`
-	Tag       string   `toml:"tag" doc:"Tag to check out instead of a branch."`
-	Commit    string   `toml:"commit" doc:"Pinned commit (full SHA-1); wins over branch and tag, which then only say where it is fetched from."`
-	Kind      string   `toml:"kind" doc:"openxt, oe, bitbake or other: selects the default branch."`
-	Path      string   `toml:"path" doc:"Checkout directory relative to layers_dir (default: name)."`
-	Sublayers []string `toml:"sublayers" doc:"Layer directories inside the repository added to BBLAYERS (\".\" for the root). Empty adds none (bitbake itself)."`
-	BoardOnly bool     `toml:"board_only" doc:"Only for board builds that name this layer; left out of the main build."`
+	Name        string   `toml:"name" doc:"Short name; also the checkout directory under layers_dir unless path is set."`
+	URL         string   `toml:"url" doc:"Clone URL: https://, git://, ssh, file:// or a local path; {openxt_git}, {openxt_git_protocol} and {oe_git} are expanded."`
+	Branch      string   `toml:"branch" doc:"Branch to follow. Empty uses the default for its kind (build.branch, oe_branch, bitbake_branch)."`
+	Tag         string   `toml:"tag" doc:"Tag to check out instead of a branch."`
+	Commit      string   `toml:"commit" doc:"Pinned commit (full SHA-1); wins over branch and tag, which then only say where it is fetched from."`
+	Kind        string   `toml:"kind" doc:"openxt, oe, bitbake or other: selects the default branch."`
+	Path        string   `toml:"path" doc:"Checkout directory relative to layers_dir (default: name)."`
+	Sublayers   []string `toml:"sublayers" doc:"Layer directories inside the repository added to BBLAYERS (\".\" for the root). Empty adds none (bitbake itself)."`
+	BoardOnly   bool     `toml:"board_only" doc:"Only for board builds that name this layer; left out of the main build."`
+	FullHistory bool     `toml:"full_history" doc:"Clone the whole history instead of a shallow fetch of the one commit the build needs (for developing in the layer); XTBUILD_FULL_HISTORY=1 does it for every layer."`
 }
 
 // Step is one build step.

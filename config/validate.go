@@ -171,6 +171,7 @@ func (v *validator) validatePaths(c *Config) {
 	v.relPath("paths.ccache", p.Ccache, false)
 	v.relPath("paths.mirror", p.Mirror, true)
 	v.relPath("paths.lock_file", p.LockFile, true)
+	v.relPath("paths.git_cache", p.GitCache, false)
 	v.relPath("paths.certs_dir", p.CertsDir, true)
 }
 

@@ -58,14 +58,6 @@ func benchUpstreams(b *testing.B) []string {
 	return benchDirs
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if benchRoot != "" {
-		os.RemoveAll(benchRoot)
-	}
-	os.Exit(code)
-}
-
 func benchConfig(b *testing.B, work string, pinned bool) *config.Config {
 	var sb strings.Builder
 	for i, d := range benchUpstreams(b) {

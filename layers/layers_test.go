@@ -179,3 +179,31 @@ func TestLockRoundTrip(t *testing.T) {
 		t.Errorf("read back %+v %v", back, err)
 	}
 }
+
+// A commit made on the detached checkout is held by no branch: moving the
+// layer would orphan it, so sync refuses without XTBUILD_FORCE, naming it.
+func TestLocalCommitIsNotOrphaned(t *testing.T) {
+	c, repos, _ := setup(t, 1, "")
+	if _, err := Sync(context.Background(), c, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := c.LayerDir(c.Layers[0])
+	os.WriteFile(filepath.Join(dir, "local.txt"), []byte("mine\n"), 0o644)
+	gittest.Git(t, dir, "add", "local.txt")
+	gittest.Git(t, dir, "commit", "-q", "-m", "my local work")
+	mine := head(t, dir)
+	repos[0].Commit("README", "upstream\n", "upstream moves")
+	_, err := Sync(context.Background(), c, Options{})
+	if err == nil || !strings.Contains(err.Error(), mine[:12]) || !strings.Contains(err.Error(), "XTBUILD_FORCE=1") {
+		t.Fatalf("error = %v, want a refusal naming %s", err, mine[:12])
+	}
+	if head(t, dir) != mine {
+		t.Fatal("HEAD moved away from the local commit")
+	}
+	if _, err := Sync(context.Background(), c, Options{Force: true}); err != nil {
+		t.Fatalf("forced: %v", err)
+	}
+	if head(t, dir) != repos[0].Head() {
+		t.Error("forced sync did not move")
+	}
+}

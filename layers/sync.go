@@ -1,23 +1,24 @@
-// Package layers clones and updates the layer repositories with go-git, in
-// parallel, checks out the pinned (or locked, or branch-head) commit of each,
-// and records exact commits in the lock file. It never destroys local
-// changes unless told to (XTBUILD_FORCE), and never falls back to another
-// branch when the requested one does not exist.
+// Package layers clones and updates the layer repositories in parallel with
+// C git, checks out the pinned (or locked, or branch-head) commit of each,
+// and records exact commits in the lock file. It fetches only what the build
+// needs (one commit, shallow) unless asked for full history, can borrow
+// objects from a host-wide store of mirrors shared by build dirs, never
+// destroys local changes or local commits unless told to (XTBUILD_FORCE),
+// never reports success over an interrupted checkout, and never falls back
+// to another branch when the requested one does not exist.
 package layers
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-
-	git "github.com/go-git/go-git/v5"
-	gitconfig "github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/xtbuild/xtbuild/config"
 )
@@ -27,10 +28,13 @@ const DefaultJobs = 8
 
 // Options control a sync.
 type Options struct {
-	Jobs   int   // parallel repositories (default DefaultJobs)
-	Locked bool  // check out exactly the lock's commits; refuse a stale lock
-	Force  bool  // discard local changes that stand in the way
-	Lock   *Lock // the current lock file, if any
+	Jobs   int  // parallel repositories (default DefaultJobs)
+	Locked bool // check out exactly the lock's commits; refuse a stale lock
+	Force  bool // discard local changes and local commits that stand in the way
+	// FullHistory fetches whole histories (every layer) instead of the one
+	// commit needed; a layer's full_history key does it for that layer.
+	FullHistory bool
+	Lock        *Lock // the current lock file, if any
 	// Status receives progress per repository (for a TTY status line);
 	// Done receives one line per finished repository. Both may be nil.
 	Status func(layer, msg string)
@@ -44,7 +48,12 @@ type Result struct {
 	Dir    string
 	Ref    string // refs/heads/..., refs/tags/... or "" when only a commit was asked
 	Commit string
-	Action string // cloned, updated, fetched, unchanged
+	Action string // cloned, updated, repaired, unchanged, "unchanged (local changes)"
+	// Fetch says how the commit was obtained: "commit" (shallow fetch of
+	// the commit by id), "ref" (shallow fetch of the branch or tag that
+	// contains it), "tip" (shallow fetch of the followed branch or tag),
+	// "full" (whole history) or "" (nothing fetched: already present).
+	Fetch string
 }
 
 // Sync brings every layer of c to its target commit. It returns results in
@@ -77,7 +86,10 @@ func Sync(ctx context.Context, c *config.Config, opts Options) ([]Result, error)
 				return
 			}
 			defer func() { <-sem }()
-			t := target{layer: l, url: resolveURL(c, l.URL), dir: c.LayerDir(l)}
+			t := target{layer: l, url: resolveURL(c, l.URL), dir: c.LayerDir(l), full: opts.FullHistory || l.FullHistory}
+			if cache := c.GitCache(); cache != "" {
+				t.store = &store{dir: cache}
+			}
 			if opts.Locked {
 				locked, _ := opts.Lock.Find(l.Name)
 				t.commit = locked.Commit
@@ -125,98 +137,335 @@ type target struct {
 	url    string
 	dir    string
 	commit string // wanted commit, "" to follow the ref
+	full   bool   // fetch whole history
+	store  *store // shared mirrors, or nil
 }
 
-func (t target) ref() plumbing.ReferenceName {
+// ref is the followed branch or tag, "" when only a commit was asked.
+func (t target) ref() string {
 	switch {
 	case t.layer.Tag != "":
-		return plumbing.NewTagReferenceName(t.layer.Tag)
+		return "refs/tags/" + t.layer.Tag
 	case t.layer.Branch != "":
-		return plumbing.NewBranchReferenceName(t.layer.Branch)
+		return "refs/heads/" + t.layer.Branch
 	}
 	return ""
 }
 
-// trackingRef is where a fetched ref is stored locally.
-func (t target) trackingRef() plumbing.ReferenceName {
+// localRef is where the followed ref is stored: in a mirror under its own
+// name, in a checkout branches go to refs/remotes/origin/.
+func (t target) localRef(mirror bool) string {
 	r := t.ref()
-	if r.IsBranch() {
-		return plumbing.NewRemoteReferenceName("origin", r.Short())
+	if !mirror && strings.HasPrefix(r, "refs/heads/") {
+		return "refs/remotes/origin/" + strings.TrimPrefix(r, "refs/heads/")
 	}
 	return r
 }
 
-func (t target) refspecs() []gitconfig.RefSpec {
-	r := t.ref()
-	if r == "" {
-		return []gitconfig.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
-	}
-	return []gitconfig.RefSpec{gitconfig.RefSpec(fmt.Sprintf("+%s:%s", r, t.trackingRef()))}
-}
-
 func syncOne(ctx context.Context, t target, opts Options) (Result, error) {
-	res := Result{Name: t.layer.Name, URL: t.url, Dir: t.dir, Ref: string(t.ref())}
+	res := Result{Name: t.layer.Name, URL: t.url, Dir: t.dir, Ref: t.ref()}
 	status := func(msg string) {
 		if opts.Status != nil {
 			opts.Status(t.layer.Name, msg)
 		}
 	}
-	repo, err := git.PlainOpen(t.dir)
-	fresh := false
-	switch {
-	case errors.Is(err, git.ErrRepositoryNotExists):
-		if err := ensureEmpty(t.dir); err != nil {
-			return res, err
-		}
-		status("cloning")
-		repo, err = clone(ctx, t, progressWriter(status))
-		if err != nil {
-			os.RemoveAll(t.dir)
-			return res, err
-		}
-		fresh = true
-		res.Action = "cloned"
-	case err != nil:
-		return res, fmt.Errorf("open %s: %w", t.dir, err)
-	default:
-		if err := checkOrigin(repo, t); err != nil {
-			return res, err
-		}
+	g := gitRunner{}
+	if opts.Status != nil {
+		g.progress = progressWriter(status)
 	}
+	st := readState(t.dir)
+	// The warm no-op of a pinned or locked layer: three small file reads,
+	// no git process, no network.
+	if t.commit != "" && st.status == "complete" && st.commit == t.commit && sameURL(st.url, t.url) &&
+		readHead(t.dir) == t.commit && alternatesOK(t.dir) {
+		res.Commit, res.Action = t.commit, "unchanged"
+		return res, nil
+	}
+	if _, err := os.Stat(filepath.Join(t.dir, ".git")); errors.Is(err, fs.ErrNotExist) {
+		return cloneNew(ctx, g, t, res, status)
+	} else if err != nil {
+		return res, err
+	}
+	return update(ctx, g, t, st, res, opts, status)
+}
 
-	want, fetched, err := resolveTarget(ctx, repo, t, fresh, status)
+// cloneNew makes a checkout beside its final place and renames it into
+// place once the checkout is complete: a kill leaves only the ".partial"
+// directory, which the next run removes and starts again.
+func cloneNew(ctx context.Context, g gitRunner, t target, res Result, status func(string)) (Result, error) {
+	if err := ensureEmpty(t.dir); err != nil {
+		return res, err
+	}
+	tmp := t.dir + ".partial"
+	if err := os.RemoveAll(tmp); err != nil {
+		return res, fmt.Errorf("remove interrupted clone %s: %w", tmp, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+		return res, err
+	}
+	fail := func(err error) (Result, error) {
+		os.RemoveAll(tmp)
+		return res, err
+	}
+	status("cloning")
+	if _, err := g.run(ctx, "", "init", "-q", tmp); err != nil {
+		return fail(err)
+	}
+	// What `git remote add origin URL` writes, without another process.
+	if err := appendFile(filepath.Join(tmp, ".git", "config"), fmt.Sprintf("[remote \"origin\"]\n\turl = %s\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", gitConfigValue(t.url))); err != nil {
+		return fail(err)
+	}
+	want, how, err := obtain(ctx, g, t, tmp, status)
+	if err != nil {
+		return fail(err)
+	}
+	status("checking out " + want[:12])
+	if _, err := g.run(ctx, tmp, "checkout", "-q", "--detach", want); err != nil {
+		return fail(err)
+	}
+	if err := writeState(tmp, layerState{status: "complete", commit: want, url: t.url}); err != nil {
+		return fail(err)
+	}
+	os.Remove(t.dir) // an empty directory ensureEmpty allowed
+	if err := os.Rename(tmp, t.dir); err != nil {
+		return fail(fmt.Errorf("move clone into place: %w", err))
+	}
+	res.Commit, res.Fetch, res.Action = want, how, "cloned"
+	return res, nil
+}
+
+// update brings an existing checkout to its target: it repairs a checkout
+// a kill interrupted, and refuses to move over local changes or local
+// commits unless forced.
+func update(ctx context.Context, g gitRunner, t target, st layerState, res Result, opts Options, status func(string)) (Result, error) {
+	if err := checkOrigin(t); err != nil {
+		return res, err
+	}
+	// A stale index.lock is what a killed checkout leaves; during a pending
+	// checkout of ours nobody else is entitled to it.
+	if st.status == "pending" {
+		os.Remove(filepath.Join(t.dir, ".git", "index.lock"))
+	}
+	want, how, err := obtain(ctx, g, t, t.dir, status)
 	if err != nil {
 		return res, err
 	}
-	res.Commit = want.String()
-	if res.Action == "" && fetched {
-		res.Action = "fetched"
-	}
-
-	head, err := repo.Head()
-	if err == nil && head.Hash() == want && !fresh {
-		if res.Action == "" {
-			res.Action = "unchanged"
+	res.Commit, res.Fetch = want, how
+	if st.status == "pending" {
+		// Every difference in the tree is ours: the safety checks passed
+		// before the interrupted checkout started.
+		status("repairing interrupted checkout")
+		if err := checkout(ctx, g, t, want, true); err != nil {
+			return res, err
 		}
+		res.Action = "repaired"
 		return res, nil
 	}
-	wt, err := repo.Worktree()
+	headNow, err := headCommit(ctx, g, t.dir)
 	if err != nil {
-		return res, fmt.Errorf("worktree: %w", err)
+		return res, err
 	}
-	if !fresh && !opts.Force {
-		if err := checkSafeToMove(repo, wt, head); err != nil {
+	if headNow == want {
+		res.Action = "unchanged"
+		if st.status == "complete" && st.commit == want && alternatesOK(t.dir) {
+			return res, nil
+		}
+		// Made by an older xtbuild or by hand: trust it only when git
+		// says the tree is exactly HEAD, then record that.
+		dirty, err := changedFiles(ctx, g, t.dir)
+		if err != nil {
+			return res, err
+		}
+		if len(dirty) > 0 {
+			res.Action = "unchanged (local changes)"
+			return res, nil
+		}
+		return res, writeState(t.dir, layerState{status: "complete", commit: want, url: t.url})
+	}
+	if !opts.Force {
+		if err := checkSafeToMove(ctx, g, t.dir, st, headNow); err != nil {
 			return res, err
 		}
 	}
-	status("checking out " + want.String()[:12])
-	if err := wt.Checkout(&git.CheckoutOptions{Hash: want, Force: true}); err != nil {
-		return res, fmt.Errorf("check out %s: %w", want, err)
+	status("checking out " + want[:12])
+	if err := checkout(ctx, g, t, want, false); err != nil {
+		return res, err
 	}
-	if !fresh {
-		res.Action = "updated"
-	}
+	res.Action = "updated"
 	return res, nil
+}
+
+// checkout moves an existing checkout to want between a "pending" and a
+// "complete" record, so an interruption is repaired by the next run.
+func checkout(ctx context.Context, g gitRunner, t target, want string, clean bool) error {
+	if err := writeState(t.dir, layerState{status: "pending", commit: want, url: t.url}); err != nil {
+		return err
+	}
+	if _, err := g.run(ctx, t.dir, "checkout", "-q", "-f", "--detach", want); err != nil {
+		return err
+	}
+	if clean {
+		// Files of an interrupted checkout's target that want lacks.
+		if _, err := g.run(ctx, t.dir, "clean", "-q", "-f", "-d"); err != nil {
+			return err
+		}
+	}
+	return writeState(t.dir, layerState{status: "complete", commit: want, url: t.url})
+}
+
+func headCommit(ctx context.Context, g gitRunner, dir string) (string, error) {
+	if h := readHead(dir); h != "" {
+		return h, nil
+	}
+	out, err := g.run(ctx, dir, "rev-parse", "-q", "--verify", "HEAD^{commit}")
+	if err != nil {
+		return "", nil // unborn HEAD: nothing to keep
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// obtain makes the wanted commit present in the checkout at dir, fetching
+// as little as possible, through the store when there is one, and returns
+// it with how it was fetched.
+func obtain(ctx context.Context, g gitRunner, t target, dir string, status func(string)) (string, string, error) {
+	if t.store == nil {
+		return fetchTarget(ctx, g, t, filepath.Join(dir, ".git"), false, status)
+	}
+	m, err := t.store.open(ctx, g, t.url)
+	if err != nil {
+		return "", "", err
+	}
+	defer m.release()
+	want, how, err := fetchTarget(ctx, g, t, m.dir, true, status)
+	if err != nil {
+		return "", "", err
+	}
+	if err := m.pin(ctx, g, want); err != nil {
+		return "", "", err
+	}
+	if err := m.lend(dir); err != nil {
+		return "", "", fmt.Errorf("borrow objects from %s: %w", m.dir, err)
+	}
+	if r := t.localRef(false); r != "" {
+		// The checkout's own view of the followed ref (for users, and so a
+		// local commit's check has a ref to compare with).
+		if _, err := g.run(ctx, dir, "update-ref", r, want); err != nil {
+			return "", "", err
+		}
+	}
+	return want, how, nil
+}
+
+// fetchTarget resolves and fetches the target into the repository gitdir
+// (a checkout's .git or a bare mirror).
+//
+// A pinned commit that is present needs no network. Otherwise, unless full
+// history is asked for: the commit alone, shallow (servers that allow a
+// reachable commit by id, as git's protocol v2 does); then the branch or
+// tag at depth 1, 64 and 1024 until it contains the commit; then everything.
+func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirror bool, status func(string)) (string, string, error) {
+	has := func(c string) (bool, error) {
+		if mirror {
+			// A pinned commit is present; the loose pin ref says so without
+			// a git process (a second build dir's common case).
+			if _, err := os.Stat(filepath.Join(gitdir, "refs", "xtbuild", "pins", c)); err == nil {
+				return true, nil
+			}
+		}
+		return g.ok(ctx, "", "--git-dir", gitdir, "cat-file", "-e", c+"^{commit}")
+	}
+	fetch := func(args ...string) error {
+		full := append([]string{"--git-dir", gitdir, "fetch", "-q", "--no-tags", "--no-write-fetch-head"}, args...)
+		if g.progress != nil {
+			full = append(full[:3], append([]string{"--progress"}, full[3:]...)...)
+		}
+		_, err := g.run(ctx, "", full...)
+		return err
+	}
+	depth := func() []string {
+		if t.full {
+			if _, err := os.Stat(filepath.Join(gitdir, "shallow")); err == nil {
+				return []string{"--unshallow"}
+			}
+			return nil
+		}
+		return []string{"--depth", "1"}
+	}
+	ref, local := t.ref(), t.localRef(mirror)
+	if t.commit != "" {
+		want := t.commit
+		if ok, err := has(want); err != nil || ok {
+			return want, "", err
+		}
+		var tried []string
+		if !t.full {
+			status("fetching " + want[:12])
+			err := fetch(append(depth(), "origin", want)...)
+			if ctx.Err() != nil {
+				return "", "", ctx.Err()
+			}
+			if ok, _ := has(want); ok {
+				return want, "commit", nil
+			}
+			tried = append(tried, fmt.Sprintf("by id (%v)", err))
+			// The branch or tag, shallow, deepened until it contains the
+			// commit (pins are usually near the tip).
+			for _, d := range []string{"1", "64", "1024"} {
+				if ref == "" {
+					break
+				}
+				err := fetch("--depth", d, "origin", "+"+ref+":"+local)
+				if ctx.Err() != nil {
+					return "", "", ctx.Err()
+				}
+				if ok, _ := has(want); ok {
+					return want, "ref", nil
+				}
+				if err != nil {
+					tried = append(tried, fmt.Sprintf("%s (%v)", ref, err))
+					break
+				}
+				if d == "1024" {
+					tried = append(tried, fmt.Sprintf("%s at depth %s", ref, d))
+				}
+			}
+		}
+		status("fetching full history")
+		heads := "refs/remotes/origin/*"
+		if mirror {
+			heads = "refs/heads/*"
+		}
+		var unshallow []string
+		if _, err := os.Stat(filepath.Join(gitdir, "shallow")); err == nil {
+			unshallow = []string{"--unshallow"}
+		}
+		if err := fetch(append(unshallow, "origin", "+refs/heads/*:"+heads, "+refs/tags/*:refs/tags/*")...); err != nil {
+			return "", "", err
+		}
+		if ok, err := has(want); err != nil || !ok {
+			return "", "", fmt.Errorf("commit %s not found in %s (fetched every branch and tag; before that: %s)", want, t.url, strings.Join(tried, "; "))
+		}
+		return want, "full", nil
+	}
+	status("fetching " + ref)
+	if err := fetch(append(depth(), "origin", "+"+ref+":"+local)...); err != nil {
+		if ctx.Err() != nil {
+			return "", "", ctx.Err()
+		}
+		if strings.Contains(err.Error(), "couldn't find remote ref") {
+			return "", "", missingRef(ctx, g, t)
+		}
+		return "", "", err
+	}
+	out, err := g.run(ctx, "", "--git-dir", gitdir, "rev-parse", "--verify", local+"^{commit}")
+	if err != nil {
+		return "", "", fmt.Errorf("%s does not point at a commit: %w", ref, err)
+	}
+	how := "tip"
+	if t.full {
+		how = "full"
+	}
+	return strings.TrimSpace(out), how, nil
 }
 
 // ensureEmpty allows cloning into a missing or empty directory only: an
@@ -235,119 +484,36 @@ func ensureEmpty(dir string) error {
 	return nil
 }
 
-func clone(ctx context.Context, t target, progress *statusWriter) (*git.Repository, error) {
-	opts := &git.CloneOptions{URL: t.url, NoCheckout: true, Progress: progress, Tags: git.NoTags}
-	if r := t.ref(); r != "" {
-		opts.ReferenceName = r
-		opts.SingleBranch = true
-	} else {
-		opts.Tags = git.AllTags
-	}
-	repo, err := git.PlainCloneContext(ctx, t.dir, false, opts)
-	if err != nil {
-		if errors.Is(err, plumbing.ErrReferenceNotFound) || isNoMatchingRef(err) {
-			return nil, missingRef(ctx, t)
-		}
-		return nil, fmt.Errorf("clone %s: %w", t.url, err)
-	}
-	return repo, nil
-}
-
 // checkOrigin refuses to reuse a checkout of a different repository.
-func checkOrigin(repo *git.Repository, t target) error {
-	rem, err := repo.Remote("origin")
+func checkOrigin(t target) error {
+	u, err := exec.Command("git", "-C", t.dir, "config", "--get", "remote.origin.url").Output()
 	if err != nil {
 		return fmt.Errorf("%s has no origin remote; move it away or fix it", t.dir)
 	}
-	urls := rem.Config().URLs
-	if len(urls) == 0 || strings.TrimSuffix(urls[0], "/") != strings.TrimSuffix(t.url, "/") {
-		return fmt.Errorf("%s is a clone of %v, not %s; move it away or change the layer url", t.dir, urls, t.url)
+	if got := strings.TrimSpace(string(u)); !sameURL(got, t.url) {
+		return fmt.Errorf("%s is a clone of %s, not %s; move it away or change the layer url", t.dir, got, t.url)
 	}
 	return nil
 }
 
-// resolveTarget finds the commit to check out, fetching only when the
-// repository does not already have what is asked for: a pinned commit that
-// is present needs no network at all.
-func resolveTarget(ctx context.Context, repo *git.Repository, t target, fresh bool, status func(string)) (plumbing.Hash, bool, error) {
-	fetched := false
-	if t.commit != "" {
-		want := plumbing.NewHash(t.commit)
-		if _, err := repo.CommitObject(want); err == nil {
-			return want, false, nil
-		}
-		// Not on the followed ref (or not fetched yet): fetch everything.
-		status("fetching")
-		all := target{layer: config.Layer{Name: t.layer.Name}, url: t.url}
-		if _, err := fetch(ctx, repo, all); err != nil {
-			return plumbing.ZeroHash, false, err
-		}
-		if _, err := repo.CommitObject(want); err != nil {
-			return plumbing.ZeroHash, true, fmt.Errorf("commit %s not found in %s (fetched every branch and tag)", t.commit, t.url)
-		}
-		return want, true, nil
-	}
-	if !fresh {
-		status("fetching")
-		got, err := fetch(ctx, repo, t)
-		if err != nil {
-			if isNoMatchingRef(err) {
-				return plumbing.ZeroHash, false, missingRef(ctx, t)
-			}
-			return plumbing.ZeroHash, false, err
-		}
-		fetched = got
-	}
-	ref, err := repo.Reference(t.trackingRef(), true)
-	if err != nil {
-		return plumbing.ZeroHash, fetched, missingRef(ctx, t)
-	}
-	h := ref.Hash()
-	// Annotated tags point at a tag object; check out the commit it names.
-	if tag, err := repo.TagObject(h); err == nil {
-		c, err := tag.Commit()
-		if err != nil {
-			return plumbing.ZeroHash, fetched, fmt.Errorf("tag %s does not point at a commit: %w", t.layer.Tag, err)
-		}
-		h = c.Hash
-	}
-	return h, fetched, nil
-}
-
-// fetch reports whether anything new arrived.
-func fetch(ctx context.Context, repo *git.Repository, t target) (bool, error) {
-	err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: t.refspecs(), Tags: git.NoTags, Force: true})
-	if errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("fetch %s: %w", t.url, err)
-	}
-	return true, nil
-}
-
-func isNoMatchingRef(err error) bool {
-	var nm git.NoMatchingRefSpecError
-	return errors.As(err, &nm) || strings.Contains(err.Error(), "couldn't find remote ref")
-}
-
 // missingRef builds the error for a branch or tag that does not exist,
 // naming what does exist. OpenXT silently fell back to master here.
-func missingRef(ctx context.Context, t target) error {
-	kind, name := "branch", t.layer.Branch
+func missingRef(ctx context.Context, g gitRunner, t target) error {
+	kind, name, flag := "branch", t.layer.Branch, "--heads"
 	if t.layer.Tag != "" {
-		kind, name = "tag", t.layer.Tag
+		kind, name, flag = "tag", t.layer.Tag, "--tags"
 	}
-	rem := git.NewRemote(nil, &gitconfig.RemoteConfig{Name: "origin", URLs: []string{t.url}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{})
+	out, err := g.run(ctx, "", "ls-remote", flag, t.url)
 	if err != nil {
 		return fmt.Errorf("%s %q does not exist in %s", kind, name, t.url)
 	}
 	var have []string
-	for _, r := range refs {
-		if (kind == "branch" && r.Name().IsBranch()) || (kind == "tag" && r.Name().IsTag()) {
-			have = append(have, r.Name().Short())
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 || strings.HasSuffix(f[1], "^{}") {
+			continue
 		}
+		have = append(have, strings.TrimPrefix(strings.TrimPrefix(f[1], "refs/heads/"), "refs/tags/"))
 	}
 	sort.Strings(have)
 	if len(have) > 12 {
@@ -356,53 +522,67 @@ func missingRef(ctx context.Context, t target) error {
 	return fmt.Errorf("%s %q does not exist in %s (it has: %s)", kind, name, t.url, strings.Join(have, ", "))
 }
 
-// checkSafeToMove refuses to move HEAD over uncommitted changes or away from
-// commits that no ref holds (they would become unreachable).
-func checkSafeToMove(repo *git.Repository, wt *git.Worktree, head *plumbing.Reference) error {
-	st, err := wt.Status()
+// changedFiles lists paths where the worktree differs from HEAD (untracked
+// files included, ignored ones not).
+func changedFiles(ctx context.Context, g gitRunner, dir string) ([]string, error) {
+	out, err := g.run(ctx, dir, "status", "--porcelain", "-z")
 	if err != nil {
-		return fmt.Errorf("status: %w", err)
+		return nil, fmt.Errorf("status of %s: %w", dir, err)
 	}
-	if !st.IsClean() {
-		var files []string
-		for f, s := range st {
-			if s.Worktree != git.Unmodified || s.Staging != git.Unmodified {
-				files = append(files, f)
-			}
+	var files []string
+	for _, e := range strings.Split(out, "\x00") {
+		if len(e) > 3 {
+			files = append(files, e[3:])
 		}
-		sort.Strings(files)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// checkSafeToMove refuses to move HEAD over uncommitted changes or away from
+// a local commit that no ref holds (it would become unreachable and be
+// lost to the next gc).
+func checkSafeToMove(ctx context.Context, g gitRunner, dir string, st layerState, headNow string) error {
+	files, err := changedFiles(ctx, g, dir)
+	if err != nil {
+		return err
+	}
+	if len(files) > 0 {
 		if len(files) > 5 {
 			files = append(files[:5], fmt.Sprintf("and %d more", len(files)-5))
 		}
-		return fmt.Errorf("local changes in %s (%s); commit or stash them, or set XTBUILD_FORCE=1 to discard them", wt.Filesystem.Root(), strings.Join(files, ", "))
+		return fmt.Errorf("local changes in %s (%s); commit or stash them, or set XTBUILD_FORCE=1 to discard them", dir, strings.Join(files, ", "))
 	}
-	if head == nil || head.Name() != plumbing.HEAD {
-		return nil // HEAD is on a branch: its commits stay on that branch
+	detached := readHead(dir)
+	if detached == "" || (st.status == "complete" && st.commit == detached) {
+		return nil // on a branch (its commits stay on it), or the commit xtbuild checked out
 	}
-	headCommit, err := repo.CommitObject(head.Hash())
+	// HEAD itself is no ref: for-each-ref lists branches, remote-tracking
+	// refs and tags only.
+	out, err := g.run(ctx, dir, "for-each-ref", "--count=1", "--contains", detached, "--format=%(refname)")
 	if err != nil {
-		return nil
+		return fmt.Errorf("check whether %s is held by a ref: %w", detached, err)
 	}
-	refs, err := repo.References()
-	if err != nil {
-		return fmt.Errorf("list refs: %w", err)
-	}
-	held := false
-	refs.ForEach(func(r *plumbing.Reference) error {
-		if held || r.Type() != plumbing.HashReference {
-			return nil
-		}
-		c, err := repo.CommitObject(r.Hash())
-		if err != nil {
-			return nil
-		}
-		if ok, _ := headCommit.IsAncestor(c); ok || c.Hash == headCommit.Hash {
-			held = true
-		}
-		return nil
-	})
-	if !held {
-		return fmt.Errorf("HEAD %s in %s is a local commit no branch holds; create a branch for it, or set XTBUILD_FORCE=1", head.Hash().String()[:12], wt.Filesystem.Root())
+	if strings.TrimSpace(out) == "" {
+		return fmt.Errorf("HEAD %s in %s is a local commit no branch holds; moving the layer would orphan it; create a branch for it (git -C %s branch NAME %s), or set XTBUILD_FORCE=1 to drop it", detached[:12], dir, dir, detached[:12])
 	}
 	return nil
+}
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// gitConfigValue quotes a value for a git config file.
+func gitConfigValue(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
+	return `"` + r.Replace(v) + `"`
 }

@@ -35,7 +35,8 @@ func SetupOE(ctx context.Context, e *Env) error {
 	st := newLayerStatus(e)
 	results, err := layers.Sync(ctx, c, layers.Options{
 		Jobs: e.Options.Jobs, Locked: e.Options.Locked, Force: e.Options.Force, Lock: lock,
-		Status: st.set, Done: st.done,
+		FullHistory: e.Options.FullHistory,
+		Status:      st.set, Done: st.done,
 	})
 	e.Term.Done()
 	if err != nil {
@@ -132,6 +133,9 @@ func (s *layerStatus) done(r layers.Result) {
 	ref := r.Ref
 	if ref == "" {
 		ref = "pinned"
+	}
+	if r.Fetch != "" {
+		ref += ", fetched: " + r.Fetch
 	}
 	s.e.Term.Printf("layer %s: %s at %s (%s)", r.Name, r.Action, r.Commit[:12], ref)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xtbuild/xtbuild/internal/buildlock"
 	"github.com/xtbuild/xtbuild/internal/gittest"
 	"github.com/xtbuild/xtbuild/internal/standin"
 )
@@ -146,5 +147,32 @@ sublayers = ["."]
 	}
 	if !strings.Contains(out.String(), "interrupted") {
 		t.Errorf("last lines do not say interrupted:\n%s", out.String())
+	}
+}
+
+// setupoe rewrites conf and moves layers: it must not run while another
+// xtbuild (a build, another setupoe) holds the build dir.
+func TestSetupoeTakesTheBuildDirLock(t *testing.T) {
+	root := t.TempDir()
+	layer := gittest.New(t, filepath.Join(root, "up", "meta"), "master")
+	work := filepath.Join(root, "work")
+	os.MkdirAll(filepath.Join(work, "certs"), 0o755)
+	os.WriteFile(filepath.Join(work, "certs", "prod-cacert.pem"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(work, "certs", "dev-cacert.pem"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(work, "xtbuild.toml"), []byte(fmt.Sprintf("[[layer]]\nname = \"meta\"\nurl = %q\nkind = \"openxt\"\nsublayers = [\".\"]\n", layer.Dir)), 0o644)
+	lk, err := buildlock.Acquire(filepath.Join(work, "build"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runBin(t, work, nil, "setupoe")
+	if code == 0 || !strings.Contains(errOut, "locked by another xtbuild") {
+		t.Fatalf("setupoe under a held build-dir lock: code %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(work, "build", "repos", "meta")); !os.IsNotExist(err) {
+		t.Error("setupoe touched the layers while the build dir was locked")
+	}
+	lk.Unlock()
+	if out, errOut, code := runBin(t, work, nil, "setupoe"); code != 0 {
+		t.Fatalf("setupoe after unlock: code %d\n%s%s", code, out, errOut)
 	}
 }

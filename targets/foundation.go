@@ -11,6 +11,7 @@ import (
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/doctor"
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
+	"github.com/xtbuild/xtbuild/internal/buildlock"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
 	"github.com/xtbuild/xtbuild/layers"
 	"github.com/xtbuild/xtbuild/plan"
@@ -40,8 +41,15 @@ func Plan(ctx context.Context) error {
 }
 
 // SetupOE clones or updates the layers and generates the BitBake config.
+// It holds the build-dir lock build takes (a setupoe step inside build runs
+// under build's).
 func SetupOE(ctx context.Context) error {
 	return run(func(ctx context.Context, e *steps.Env) error {
+		lk, err := buildlock.Acquire(e.Config.BuildDir())
+		if err != nil {
+			return err
+		}
+		defer lk.Unlock()
 		return steps.SetupOE(ctx, e)
 	})
 }

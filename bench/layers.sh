@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Cold and warm layer setup of a realistic 60-layer set, side by side:
+#   xtbuild (layers.Sync: parallel, shallow pinned commits, optional store)
+#   sequential `git clone` (full history) of each repo
+#   sequential `git clone --depth 1` of each pinned commit (init + fetch
+#     --depth 1 <sha> + checkout: clone cannot name a commit)
+# The set: three large real repositories from the snapshots in /work/.mirror
+# (bitbake 22 MiB packed / 11k commits, xenclient-oe 19 MiB, toolstack-data
+# 15 MiB; the oe-core and meta-openembedded snapshots here miss objects) plus 57 small generated layers (5 commits
+# of 10 recipes). All URLs are file:// so C git uses its real transport,
+# not local hardlinks. Every layer is pinned to its current HEAD.
+#   bash bench/layers.sh [runs]      (STORE_ONLY=1: only the shared-store rows)
+set -euo pipefail
+runs=${1:-3}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+root=$(mktemp -d /tmp/xtbuild-layerbench.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.org GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.org
+export GIT_AUTHOR_DATE=2024-01-01T00:00:00Z GIT_COMMITTER_DATE=2024-01-01T00:00:00Z
+urls=()
+for big in openembedded+bitbake OpenXT+xenclient-oe OpenXT+toolstack-data; do
+	urls+=("file:///work/.mirror/$big/repo")
+done
+for i in $(seq -w 0 56); do
+	d=$root/up/meta-$i
+	mkdir -p "$d/conf" "$d/recipes"
+	git -C "$d" init -q -b main
+	echo 'BBPATH .= ":${LAYERDIR}"' > "$d/conf/layer.conf"
+	for c in 1 2 3 4 5; do
+		for f in $(seq 0 9); do printf 'SUMMARY = "r%s %s"\nLICENSE = "MIT"\n' "$f" "$c" > "$d/recipes/r$f.bb"; done
+		git -C "$d" add -A && git -C "$d" commit -q -m "c$c"
+	done
+	urls+=("file://$d")
+done
+shas=()
+for u in "${urls[@]}"; do shas+=("$(git --git-dir="${u#file://}" rev-parse HEAD 2>/dev/null || git -C "${u#file://}" rev-parse HEAD)"); done
+mkcfg() { # mkcfg DIR [git_cache]
+	mkdir -p "$1"
+	{
+		for i in "${!urls[@]}"; do printf '[[layer]]\nname = "l%02d"\nurl = "%s"\ncommit = "%s"\nsublayers = ["."]\n\n' "$i" "${urls[$i]}" "${shas[$i]}"; done
+		if [ -n "${2:-}" ]; then printf '[paths]\ngit_cache = "%s"\n' "$2"; fi
+	} > "$1/xtbuild.toml"
+}
+now() { date +%s.%N; }
+go build -o "$root/layersync" "$repo/bench/layersync"
+for r in $(seq "$runs"); do
+	echo "== run $r"
+	if [ -z "${STORE_ONLY:-}" ]; then
+	w=$root/seq-$r; mkdir -p "$w"; s=$(now)
+	for i in "${!urls[@]}"; do git clone -q "${urls[$i]}" "$w/l$i"; done
+	printf 'sequential git clone          %.3f s\n' "$(echo "$(now) - $s" | bc)"; rm -rf "$w"
+	w=$root/shallow-$r; mkdir -p "$w"; s=$(now)
+	for i in "${!urls[@]}"; do
+		git init -q "$w/l$i" && git -C "$w/l$i" fetch -q --depth 1 "${urls[$i]}" "${shas[$i]}" && git -C "$w/l$i" -c advice.detachedHead=false checkout -q "${shas[$i]}"
+	done
+	printf 'sequential clone --depth 1    %.3f s\n' "$(echo "$(now) - $s" | bc)"; rm -rf "$w"
+	mkcfg "$root/x-$r"
+	printf 'xtbuild cold (no store)       %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
+	printf 'xtbuild warm no-op            %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
+	rm -rf "$root/x-$r"
+	fi
+	mkcfg "$root/s1-$r" "$root/cache-$r"; mkcfg "$root/s2-$r" "$root/cache-$r"
+	printf 'xtbuild cold, empty store     %s\n' "$("$root/layersync" "$root/s1-$r/xtbuild.toml")"
+	printf 'xtbuild 2nd build dir, store  %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"
+	printf 'xtbuild warm no-op, store     %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"
+	rm -rf "$root/s1-$r" "$root/s2-$r" "$root/cache-$r"
+done

@@ -1,0 +1,62 @@
+// Command layersync runs layers.Sync on a config file and prints the wall
+// time and peak resident set of the process and of its largest git child;
+// bench/layers.sh drives it.
+//
+//	go run ./bench/layersync CONFIG [full]
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/layers"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	path := os.Args[1]
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	c, err := config.Parse(path, data, filepath.Dir(path), nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	start := time.Now()
+	res, err := layers.Sync(ctx, c, layers.Options{FullHistory: len(os.Args) > 2 && os.Args[2] == "full"})
+	took := time.Since(start)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	how := map[string]int{}
+	for _, r := range res {
+		how[r.Action+"/"+r.Fetch]++
+	}
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	fmt.Printf("%.3f s  self-peak-RSS %d MiB  largest-git-child-RSS %d MiB  %v\n", took.Seconds(), hwm()/1024, ru.Maxrss/1024, how)
+}
+
+func hwm() int {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}

@@ -1,0 +1,104 @@
+package layers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// git runs the git CLI. Clones, fetches and checkouts go through C git, not
+// go-git: for shallow fetches, alternates and checkouts of thousands of
+// files it is several times faster (docs/performance.md, Layers), and as a
+// child process it stops when the context is cancelled: SIGTERM first,
+// which lets git remove its lock files, then SIGKILL after WaitDelay.
+type gitRunner struct {
+	progress io.Writer // receives git's progress (stderr) when non-nil
+}
+
+// run executes git with args in dir (dir "" for none) and returns stdout.
+// The error carries the command and the tail of git's stderr.
+func (g gitRunner) run(ctx context.Context, dir string, args ...string) (string, error) {
+	full := append([]string{"-c", "advice.detachedHead=false", "-c", "gc.auto=0", "-c", "maintenance.auto=false"}, args...)
+	cmd := exec.CommandContext(ctx, "git", full...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// If xtbuild itself is killed (SIGKILL, OOM), git must not go on
+	// writing a checkout the next run is repairing.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.WaitDelay = 3 * time.Second
+	var stdout bytes.Buffer
+	stderr := &tailBuffer{max: 4096}
+	cmd.Stdout = &stdout
+	if g.progress != nil {
+		cmd.Stderr = io.MultiWriter(stderr, g.progress)
+	} else {
+		cmd.Stderr = stderr
+	}
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("git %s: %w", args[0], ctx.Err())
+	}
+	if err != nil {
+		return stdout.String(), &gitError{args: args, err: err, stderr: strings.TrimSpace(stderr.String())}
+	}
+	return stdout.String(), nil
+}
+
+// ok runs git and reports whether it exited 0 (for yes/no questions such as
+// cat-file -e); a cancelled context is an error.
+func (g gitRunner) ok(ctx context.Context, dir string, args ...string) (bool, error) {
+	_, err := g.run(ctx, dir, args...)
+	var ge *gitError
+	if errors.As(err, &ge) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+type gitError struct {
+	args   []string
+	err    error
+	stderr string
+}
+
+func (e *gitError) Error() string {
+	msg := fmt.Sprintf("git %s: %v", strings.Join(e.args, " "), e.err)
+	if e.stderr != "" {
+		// Keep the last lines: progress comes first, the reason last.
+		lines := strings.Split(strings.ReplaceAll(e.stderr, "\r", "\n"), "\n")
+		var keep []string
+		for i := len(lines) - 1; i >= 0 && len(keep) < 3; i-- {
+			if l := strings.TrimSpace(lines[i]); l != "" {
+				keep = append([]string{l}, keep...)
+			}
+		}
+		msg += ": " + strings.Join(keep, "; ")
+	}
+	return msg
+}
+
+func (e *gitError) Unwrap() error { return e.err }
+
+// tailBuffer keeps the last max bytes written.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > b.max {
+		b.buf = b.buf[len(b.buf)-b.max:]
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string { return string(b.buf) }
