@@ -80,3 +80,36 @@ func TestStandInFailsOnSeriesMismatch(t *testing.T) {
 		t.Fatalf("err %v, output:\n%s", err, out)
 	}
 }
+
+// BitBake before 2.0 lets MACHINE in through BB_ENV_EXTRAWHITE only; 2.x
+// refuses the old name.
+func TestStandInEnvironmentFilterFollowsRelease(t *testing.T) {
+	old := t.TempDir()
+	os.MkdirAll(filepath.Join(old, "lib", "bb"), 0o755)
+	os.WriteFile(filepath.Join(old, "lib", "bb", "__init__.py"), []byte("__version__ = \"1.46.0\"\n"), 0o644)
+	for _, tc := range []struct {
+		bbdir, pass string
+		ok          bool
+		want        string
+	}{
+		{old, "BB_ENV_EXTRAWHITE=MACHINE", true, ""},
+		{old, "BB_ENV_PASSTHROUGH_ADDITIONS=MACHINE", false, "not passed through BB_ENV_EXTRAWHITE"},
+		{"/srv/bitbake", "BB_ENV_PASSTHROUGH_ADDITIONS=MACHINE", true, ""},
+		{"/srv/bitbake", "BB_ENV_EXTRAWHITE=MACHINE", false, "ERROR: Shell environment variable BB_ENV_EXTRAWHITE has been renamed to BB_ENV_PASSTHROUGH_ADDITIONS"},
+	} {
+		dir := buildDir(t, "TMPDIR = \"${TOPDIR}/tmp\"\n", "dunfell", "dunfell")
+		cmd := exec.Command(bin, "demo-image")
+		cmd.Dir = dir
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "BB_ENV_") {
+				env = append(env, kv)
+			}
+		}
+		cmd.Env = append(env, "BUILDDIR="+dir, "LANG=C.UTF-8", "MACHINE=demo", tc.pass, "XTBUILD_FAKE_BITBAKE_DIR="+tc.bbdir, "XTBUILD_FAKE_RECORD=")
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != tc.ok || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s with %s: err %v, output:\n%s", tc.bbdir, tc.pass, err, out)
+		}
+	}
+}
