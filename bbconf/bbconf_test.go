@@ -10,6 +10,7 @@ import (
 
 	"github.com/xtbuild/xtbuild/bbsyntax"
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -141,10 +142,8 @@ func TestRefusesUnwritableValues(t *testing.T) {
 // ConfHandler when a BitBake 2.8 checkout is named by BITBAKE_DIR (it is not
 // vendored; CI skips this and relies on bbsyntax, which mirrors its rules).
 func TestRealBitbakeParsesGolden(t *testing.T) {
-	dir := os.Getenv("BITBAKE_DIR")
-	if dir == "" {
-		t.Skip("BITBAKE_DIR not set")
-	}
+	dir := testenv.NeedEnv(t, "BITBAKE_DIR", "a real BitBake checkout")
+	testenv.LookPath(t, "python3", "python3")
 	// dunfell output uses the old override syntax, which BitBake 2.x rejects.
 	files, _ := filepath.Glob("testdata/[cp]*/*.conf")
 	cmd := exec.Command("python3", append([]string{"testdata/bbparse.py"}, files...)...)

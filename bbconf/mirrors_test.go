@@ -9,6 +9,7 @@ import (
 
 	"github.com/xtbuild/xtbuild/bbsyntax"
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 // TestMirrorLines golden-tests the mirror section of local.conf for the
@@ -152,10 +153,8 @@ func TestMirrorPathWithSpaceRefused(t *testing.T) {
 // tarball.conf: the local mirror first, by flat file name, the git source
 // as the git2_ mirror tarball mirror:populate copies.
 func TestRealBitbakeResolvesMirrors(t *testing.T) {
-	dir := os.Getenv("BITBAKE_DIR")
-	if dir == "" {
-		t.Skip("BITBAKE_DIR not set")
-	}
+	dir := testenv.NeedEnv(t, "BITBAKE_DIR", "a real BitBake checkout")
+	testenv.LookPath(t, "python3", "python3")
 	cmd := exec.Command("python3", "testdata/mirrors/resolve.py", "testdata/mirrors/tarball.conf",
 		"https://downloads.xenproject.org/release/xen/4.18.0/xen-4.18.0.tar.gz",
 		"git://github.com/OpenXT/xenclient-oe.git;protocol=https;branch=master",

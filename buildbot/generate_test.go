@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -106,11 +108,6 @@ func TestGenerateRejects(t *testing.T) {
 func requireBuildbot(t *testing.T) {
 	t.Helper()
 	for _, bin := range []string{"buildbot", "buildbot-worker", "git"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not installed (apt-get install buildbot buildbot-worker git)", bin)
-			}
-			t.Skipf("%s not installed", bin)
-		}
+		testenv.LookPath(t, bin, bin)
 	}
 }

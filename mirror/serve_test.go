@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 const secret = "root:x:0:0:SECRET-OUTSIDE-THE-MIRROR\n"
@@ -315,9 +317,7 @@ func TestServeGoClient(t *testing.T) {
 
 // curl is what users and scripts on other hosts run against the mirror.
 func TestServeCurl(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatal("curl not installed (Debian package curl)")
-	}
+	testenv.LookPath(t, "curl", "curl")
 	f := startServer(t)
 	out := t.TempDir()
 	curl := func(args ...string) (code string, body []byte) {

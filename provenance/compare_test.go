@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 // tree is the content of an archive: path → bytes (a trailing / is a dir).
@@ -117,9 +119,7 @@ func cpioGz(t *testing.T, tr tree) []byte {
 // package the installer step also uses).
 func iso(t *testing.T, tr tree) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed (apt-get install xorriso)")
-	}
+	testenv.LookPath(t, "xorriso", "xorriso")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	for _, k := range sortedKeys(tr) {
@@ -216,10 +216,9 @@ func TestMembersOfEachFormat(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 	cases[raw] = "tar"
+	pkgs := map[string]string{"xz": "xz-utils", "bzip2": "bzip2", "zstd": "zstd"}
 	for tool, ext := range map[string]string{"xz": "xz", "bzip2": "bz2", "zstd": "zst"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			continue
-		}
+		testenv.LookPath(t, tool, pkgs[tool])
 		out := raw + "." + ext
 		if b, err := exec.Command("sh", "-c", tool+" -c "+raw+" > "+out).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v %s", tool, err, b)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 // bitbakeRepo is the read-only BitBake mirror some hosts have; CI does not.
@@ -56,18 +57,16 @@ print(json.dumps(out))
 func bitbakeLib(t *testing.T, branch string) string {
 	t.Helper()
 	if _, err := os.Stat(bitbakeRepo); err != nil {
-		t.Skipf("no BitBake checkout at %s", bitbakeRepo)
+		t.Skipf("skipped: no BitBake checkout at %s (the search tool's fetch brings it; cannot run in CI)", bitbakeRepo)
 	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 not installed")
-	}
+	testenv.LookPath(t, "python3", "python3")
 	dir := filepath.Join(t.TempDir(), "bitbake-"+branch)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sh", "-c", `git --git-dir="$1" archive "$2" lib | tar -x -C "$3"`, "sh", bitbakeRepo, branch, dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot extract BitBake %s: %v: %s", branch, err, out)
+		t.Fatalf("cannot extract BitBake %s from %s: %v: %s", branch, bitbakeRepo, err, out)
 	}
 	return filepath.Join(dir, "lib")
 }

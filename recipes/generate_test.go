@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 func TestGenerateWritesOnlyChanges(t *testing.T) {
@@ -135,11 +137,9 @@ func TestHeadCommit(t *testing.T) {
 	if err != nil || got != rev || dirty {
 		t.Fatalf("HeadCommit = %s, dirty=%v, %v; want %s clean", got, dirty, err, rev)
 	}
-	if git, err := exec.LookPath("git"); err == nil {
-		out, err := exec.Command(git, "-C", dir, "rev-parse", "HEAD").Output()
-		if err != nil || strings.TrimSpace(string(out)) != rev {
-			t.Fatalf("git rev-parse HEAD = %s, %v; HeadCommit said %s", out, err, rev)
-		}
+	git := testenv.LookPath(t, "git", "git")
+	if out, err := exec.Command(git, "-C", dir, "rev-parse", "HEAD").Output(); err != nil || strings.TrimSpace(string(out)) != rev {
+		t.Fatalf("git rev-parse HEAD = %s, %v; HeadCommit said %s", out, err, rev)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "LICENSE"), []byte("changed\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -179,9 +179,7 @@ func vendorModule(t *testing.T) string {
 }
 
 func TestVendorTarball(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go command not found")
-	}
+	testenv.LookPath(t, "go", "golang-go")
 	t.Setenv("GOPROXY", "off")
 	t.Setenv("GOFLAGS", "")
 	mod := vendorModule(t)

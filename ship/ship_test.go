@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xtbuild/xtbuild/internal/testenv"
 	"github.com/xtbuild/xtbuild/signing"
 )
 
@@ -20,13 +21,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // Debian tools ship runs are missing.
 func needTools(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"xorriso", "mkfs.fat", "mmd", "mcopy", "mdir", "mtype", "openssl", "tar"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not installed (required in CI): %v", tool, err)
-			}
-			t.Skipf("%s not installed", tool)
-		}
+	for tool, pkg := range map[string]string{"xorriso": "xorriso", "mkfs.fat": "dosfstools", "mmd": "mtools", "mcopy": "mtools", "mdir": "mtools", "mtype": "mtools", "openssl": "openssl", "tar": "tar"} {
+		testenv.LookPath(t, tool, pkg)
 	}
 }
 
@@ -34,12 +30,10 @@ func needTools(t *testing.T) {
 // packages: the real BIOS boot loader, so the El Torito entry is genuine.
 func syslinuxFile(t *testing.T, path string) []byte {
 	t.Helper()
+	testenv.NeedFile(t, path, "isolinux syslinux-common")
 	b, err := os.ReadFile(path)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (install isolinux and syslinux-common)", err)
-		}
-		t.Skipf("%v (install isolinux and syslinux-common)", err)
+		t.Fatal(err)
 	}
 	return b
 }

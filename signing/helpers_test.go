@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -20,14 +22,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // needOpenSSL returns the openssl binary; CI (CI=true) must have it.
 func needOpenSSL(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl not installed (required in CI): %v", err)
-		}
-		t.Skip("openssl not installed")
-	}
-	return p
+	return testenv.LookPath(t, "openssl", "openssl")
 }
 
 func runCmd(t testing.TB, env []string, name string, args ...string) ([]byte, error) {

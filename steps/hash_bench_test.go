@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 // Manifest hashing against the command-line tools, on the same files:
@@ -88,11 +90,9 @@ func BenchmarkHashOneStream(b *testing.B) {
 	}
 }
 
-func benchTool(b *testing.B, name string, args ...string) {
+func benchTool(b *testing.B, pkg, name string, args ...string) {
 	files := benchArtifacts(b)
-	if _, err := exec.LookPath(name); err != nil {
-		b.Skip(name + " not installed")
-	}
+	testenv.LookPath(b, name, pkg)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cmd := exec.Command(name, append(args, files...)...)
@@ -104,7 +104,7 @@ func benchTool(b *testing.B, name string, args ...string) {
 }
 
 // BenchmarkHashSha256sum is coreutils sha256sum over the same files.
-func BenchmarkHashSha256sum(b *testing.B) { benchTool(b, "sha256sum") }
+func BenchmarkHashSha256sum(b *testing.B) { benchTool(b, "coreutils", "sha256sum") }
 
 // BenchmarkHashOpenssl is `openssl dgst -sha256` over the same files.
-func BenchmarkHashOpenssl(b *testing.B) { benchTool(b, "openssl", "dgst", "-sha256") }
+func BenchmarkHashOpenssl(b *testing.B) { benchTool(b, "openssl", "openssl", "dgst", "-sha256") }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 // sshServer is a real OpenSSH sshd on a loopback port, with a throwaway
@@ -33,17 +35,8 @@ const sshdPath = "/usr/sbin/sshd"
 
 func needSSHD(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(sshdPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is missing: install openssh-server", sshdPath)
-		}
-		t.Skipf("%s not installed (apt-get install openssh-server)", sshdPath)
-	}
-	for _, tool := range []string{"ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install openssh-client", tool)
-		}
-	}
+	testenv.NeedFile(t, sshdPath, "openssh-server")
+	testenv.LookPath(t, "ssh-keygen", "openssh-client")
 }
 
 func keygen(t testing.TB, file string) string {

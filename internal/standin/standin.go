@@ -34,7 +34,7 @@ func BitbakeRepo(t testing.TB, dir string) *gittest.Repo {
 	t.Helper()
 	bb := gittest.New(t, dir, "2.8")
 	bb.Commit("lib/bb/__init__.py", "__version__ = \"2.8.0\"\n", "version")
-	bb.Commit("bin/bitbake", "#!/bin/sh\n# stand-in: runs the test's fake bitbake\nexec \"$XTBUILD_FAKE_BITBAKE\" \"$@\"\n", "stand-in bitbake")
+	bb.Commit("bin/bitbake", "#!/bin/sh\n# stand-in: runs the test's fake bitbake as this checkout\nXTBUILD_FAKE_BITBAKE_DIR=$(cd \"$(dirname \"$0\")/..\" && pwd)\nexport XTBUILD_FAKE_BITBAKE_DIR\nexec \"$XTBUILD_FAKE_BITBAKE\" \"$@\"\n", "stand-in bitbake")
 	gittest.Git(t, bb.Dir, "update-index", "--chmod=+x", "bin/bitbake")
 	gittest.Git(t, bb.Dir, "commit", "-q", "-m", "exec bit")
 	return bb

@@ -10,18 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 func needOpenSSL(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl not installed (required in CI): %v", err)
-		}
-		t.Skip("openssl not installed")
-	}
-	return p
+	return testenv.LookPath(t, "openssl", "openssl")
 }
 
 func openssl(t *testing.T, args ...string) error {

@@ -18,20 +18,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 // needOpenSSL returns the openssl binary. The real CLI is what devices run,
 // so CI (CI=true) must have it; elsewhere a missing binary skips.
 func needOpenSSL(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl not installed (required in CI): %v", err)
-		}
-		t.Skip("openssl not installed")
-	}
-	return p
+	return testenv.LookPath(t, "openssl", "openssl")
 }
 
 func run(t testing.TB, name string, args ...string) ([]byte, error) {

@@ -1,25 +1,62 @@
 // Command fakebitbake is a stand-in for BitBake used by xtbuild's tests,
-// where a real Yocto build cannot run. It is strict where BitBake would
-// silently do the wrong thing, and otherwise behaves like BitBake 2.8 run
-// without a TTY:
+// where a real Yocto build cannot run. It plays the BitBake checkout whose
+// bin/bitbake ran it (version from lib/bb/__init__.py; 2.8 if unknown) and
+// derives everything else from the build dir and layers it is given. It is
+// strict where BitBake would silently do the wrong thing.
 //
-//   - it must run in a build dir holding conf/local.conf and
-//     conf/bblayers.conf, with BUILDDIR pointing at it; every BBLAYERS entry
-//     must exist and hold conf/layer.conf;
-//   - it needs a UTF-8 locale, and MACHINE in the environment listed in
-//     BB_ENV_PASSTHROUGH_ADDITIONS (else BitBake would ignore MACHINE);
+// What it models, as BitBake does it:
+//   - configuration parsing: conf/bblayers.conf, each BBLAYERS entry's
+//     conf/layer.conf (with LAYERDIR), then what oe-core's bitbake.conf
+//     includes: conf/site.conf, conf/auto.conf, conf/local.conf and
+//     conf/machine/${MACHINE}.conf, conf/distro/${DISTRO}.conf along BBPATH,
+//     and every include/require in them. Each file is checked with
+//     xtbuild's bbsyntax (BitBake's ConfHandler grammar); a syntax error
+//     stops the run with BitBake's ParseError text (2.x: "Unable to parse"
+//     and the ConfHandler traceback frame, as recorded from 2.8; 1.x: the
+//     ParseError line alone), a missing require likewise;
+//   - the datastore for plain variables: = ?= ??= := += =+ .= =., override
+//     operations (VAR:append/:prepend/:remove from 1.52, VAR_append before)
+//     and ${VAR} expansion; from 1.52 an old-syntax operation is the fatal
+//     "contains an operation using the old override syntax" error;
+//   - the layer checks of cookerdata.py: missing layer dirs, missing
+//     layer.conf, duplicated BBFILE_COLLECTIONS, and LAYERSERIES_COMPAT_<c>
+//     against the core layer's LAYERSERIES_CORENAMES ("Layer X is not
+//     compatible with the core layer which only supports these series"),
+//     each release's way (2.x reads each layer's values right after its
+//     layer.conf; 1.x after all layers);
+//   - the environment filter: a variable from the environment reaches the
+//     datastore only when approved: BB_ENV_EXTRAWHITE / BB_ENV_WHITELIST
+//     before 2.0, BB_ENV_PASSTHROUGH_ADDITIONS / BB_ENV_PASSTHROUGH from
+//     2.0, where the old names are the fatal "has been renamed" error;
+//     MACHINE given in the environment but filtered out is an error here
+//     (BitBake would quietly build for the conf's MACHINE instead);
+//   - a UTF-8 locale is required; BUILDDIR must be the build dir;
 //   - a target is provided when a layer has recipes/**/<target>.bb
-//     ("Nothing PROVIDES" otherwise); image recipes (IMAGE_FSTYPES set) write
-//     <image>-<MACHINE>.<fstype> symlinks to timestamped files into
+//     ("Nothing PROVIDES" otherwise); image recipes (IMAGE_FSTYPES set)
+//     write <image>-<MACHINE>.<fstype> symlinks to timestamped files into
 //     ${TMPDIR}/deploy/images/<MACHINE>/, plus a licences CSV;
-//     XTBUILD_FAKE_DEPLOY in a recipe names extra deploy files;
+//     XTBUILD_FAKE_DEPLOY in a recipe names extra deploy files. Their bytes
+//     are derived from the real inputs: the BitBake version, every layer's
+//     checked-out commit, the resolved configuration (build dir written as
+//     ${TOPDIR}, other absolute paths as <path>), MACHINE, the target and
+//     its recipe text. The same inputs give the same bytes, a changed one
+//     different bytes;
 //   - progress lines, failure lines and the summary are printed in the
-//     format recorded in testdata/bitbake-2.8;
+//     format recorded in /work/shared/fixtures/bitbake-2.8 (errors on
+//     stderr, the rest on stdout);
 //   - buildstats are written in oe-core's format;
 //   - BB_SERVER_TIMEOUT keeps a "server" whose parse cache the next run
 //     reuses (0 parsed, N cached), as a memory-resident server does;
 //   - SIGINT shuts down cleanly after the running task; a second SIGINT
 //     stops at once.
+//
+// What it does not model: oe-core's real bitbake.conf and classes (INHERIT,
+// inherit, python ${@...} expansions, conditional overrides other than
+// append/prepend/remove, variable flags), recipe parsing beyond plain
+// NAME = "value" lines (no bbappends, no syntax check of .bb files), task
+// dependencies between recipes, sstate, fetching, and oe-core's sanity
+// checks (CONF_VERSION, host tools). Files named by absolute path in the
+// conf are not read, so their content is not an input.
 //
 // Test knobs (environment): XTBUILD_FAKE_FAIL=<target>:<task> fails that
 // task; XTBUILD_FAKE_TASK_MS delays each task; XTBUILD_FAKE_RECORD appends a
@@ -29,6 +66,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -42,9 +80,61 @@ import (
 )
 
 func fail(format string, args ...any) {
-	fmt.Printf("ERROR: "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "ERROR: "+format+"\n", args...)
 	fmt.Println("\nSummary: There was 1 ERROR message, returning a non-zero exit code.")
 	os.Exit(1)
+}
+
+// configFailed reports a failed configuration parse as BitBake does: a
+// ParseError (with 2.x's traceback frame), or bb.fatal's ERROR line. The
+// run stops there, without a summary, as in the recorded 2.8 output.
+func configFailed(err error, v version, bbdir string) {
+	var pe *parseError
+	var fe *fatalError
+	switch {
+	case errors.As(err, &pe) && v.major >= 2:
+		src := filepath.Join(bbdir, "lib", "bb", "parse", "parse_py", "ConfHandler.py")
+		fmt.Fprintf(os.Stderr, "ERROR: Unable to parse %s\nTraceback (most recent call last):\n  File \"%s\", line %d, in %s\n    %s\n    %s\nbb.parse.ParseError: %s\n\n",
+			src, src, pe.raiseLine, pe.raiseFunc, pe.raiseSrc, strings.Repeat("^", len(strings.TrimSuffix(pe.raiseSrc, ";"))), pe)
+	case errors.As(err, &pe):
+		fmt.Fprintf(os.Stderr, "ERROR: %s\n", pe)
+	case errors.As(err, &fe):
+		fmt.Fprintf(os.Stderr, "ERROR: %s\n", fe.msg)
+	default:
+		fmt.Fprintf(os.Stderr, "ERROR: Unable to parse configuration: %v\n", err)
+	}
+	os.Exit(1)
+}
+
+// approved is bb.utils.approved_variables of the running release.
+func approved(v version) map[string]bool {
+	all, extra := "BB_ENV_PASSTHROUGH", "BB_ENV_PASSTHROUGH_ADDITIONS"
+	base := []string{"BBPATH", "BB_PRESERVE_ENV", "BB_ENV_PASSTHROUGH_ADDITIONS", "BB_TASKHASH", "HOME", "LOGNAME", "PATH", "PWD", "SHELL", "USER", "LC_ALL", "BBSERVER"}
+	if v.major < 2 {
+		all, extra = "BB_ENV_WHITELIST", "BB_ENV_EXTRAWHITE"
+		base = []string{"BBPATH", "BB_PRESERVE_ENV", "BB_ENV_WHITELIST", "BB_ENV_EXTRAWHITE", "BB_TASKHASH", "HOME", "LOGNAME", "PATH", "PWD", "SHELL", "TERM", "USER", "LC_ALL", "BBSERVER"}
+	}
+	ok := map[string]bool{}
+	if _, set := os.LookupEnv("BB_PRESERVE_ENV"); set {
+		for _, kv := range os.Environ() {
+			k, _, _ := strings.Cut(kv, "=")
+			ok[k] = true
+		}
+		return ok
+	}
+	if list, set := os.LookupEnv(all); set {
+		base = append(strings.Fields(list), all)
+	}
+	for _, k := range base {
+		ok[k] = true
+	}
+	if list, set := os.LookupEnv(extra); set {
+		for _, k := range strings.Fields(list) {
+			ok[k] = true
+		}
+		ok[extra] = true
+	}
+	return ok
 }
 
 type invocation struct {
@@ -105,19 +195,60 @@ func main() {
 		fmt.Println("Please use a locale setting which supports UTF-8 (such as LANG=en_US.UTF-8).")
 		os.Exit(1)
 	}
+	bbdir := bitbakeDir()
+	ver := readVersion(bbdir)
+	if ver.major >= 2 {
+		for _, old := range []string{"BB_ENV_WHITELIST", "BB_ENV_EXTRAWHITE"} {
+			if _, set := os.LookupEnv(old); set {
+				newName := map[string]string{"BB_ENV_WHITELIST": "BB_ENV_PASSTHROUGH", "BB_ENV_EXTRAWHITE": "BB_ENV_PASSTHROUGH_ADDITIONS"}[old]
+				fmt.Fprintf(os.Stderr, "ERROR: Shell environment variable %s has been renamed to %s\nERROR: Exiting to allow enviroment variables to be corrected\n", old, newName)
+				os.Exit(1)
+			}
+		}
+	}
 	if os.Getenv("BUILDDIR") != cwd {
 		fail("BUILDDIR %q is not the directory bitbake runs in (%s)", os.Getenv("BUILDDIR"), cwd)
-	}
-	if inv.Machine == "" || !strings.Contains(" "+os.Getenv("BB_ENV_PASSTHROUGH_ADDITIONS")+" ", " MACHINE ") {
-		fail("MACHINE=%q is not passed through BB_ENV_PASSTHROUGH_ADDITIONS (%q); BitBake would ignore it", inv.Machine, os.Getenv("BB_ENV_PASSTHROUGH_ADDITIONS"))
 	}
 	if len(targets) == 0 {
 		fail("Nothing to do.  Use 'bitbake world' to build everything, or run 'bitbake --help' for usage information.")
 	}
-	local := readConf(filepath.Join(cwd, "conf", "local.conf"), cwd)
-	layers := bblayers(filepath.Join(cwd, "conf", "bblayers.conf"), cwd)
-	tmpdir := local["TMPDIR"]
-	if tmpdir == "" {
+	if _, err := os.Stat(filepath.Join(cwd, "conf", "local.conf")); err != nil {
+		fail("%s is missing (stand-in bitbake: oe-core's sanity checks would stop here)", filepath.Join(cwd, "conf", "local.conf"))
+	}
+
+	// Configuration: the approved environment, bblayers.conf, the layers'
+	// layer.conf, then local.conf and what it pulls in.
+	c := &conf{d: newDatastore(ver.colonOverrides()), version: ver, bbdir: bbdir}
+	ok := approved(ver)
+	for _, kv := range os.Environ() {
+		if k, val, _ := strings.Cut(kv, "="); ok[k] {
+			c.d.setVar(k, val)
+		}
+	}
+	passName := "BB_ENV_PASSTHROUGH_ADDITIONS"
+	if ver.major < 2 {
+		passName = "BB_ENV_EXTRAWHITE"
+	}
+	if inv.Machine != "" && !ok["MACHINE"] {
+		fail("MACHINE=%q is set in the environment but not passed through %s (%q): BitBake %s would ignore it (stand-in bitbake)", inv.Machine, passName, os.Getenv(passName), ver.text)
+	}
+	layers, err := c.layers(filepath.Join(cwd, "conf", "bblayers.conf"), cwd)
+	if err != nil {
+		configFailed(err, ver, bbdir)
+	}
+	if err := c.baseConfig(cwd); err != nil {
+		configFailed(err, ver, bbdir)
+	}
+	for _, w := range c.warns {
+		fmt.Printf("WARNING: %s\n", w)
+	}
+	inv.Machine = c.d.get("MACHINE")
+	if inv.Machine == "" {
+		fail("MACHINE is not set: neither the environment (through %s) nor the conf files set it (stand-in bitbake)", passName)
+	}
+	in := collectInputs(ver, layers, c, cwd)
+	tmpdir := c.d.get("TMPDIR")
+	if tmpdir == "" || strings.Contains(tmpdir, "${") {
 		tmpdir = filepath.Join(cwd, "tmp")
 	}
 
@@ -207,7 +338,7 @@ func main() {
 			break
 		}
 		if j.task == "do_image_complete" || (j.task == "do_build" && task == "") {
-			deploy(tmpdir, j.target, recipes[j.target], inv.Machine)
+			deploy(tmpdir, j.target, recipes[j.target], inv.Machine, in)
 		}
 		fmt.Printf("NOTE: recipe %s: task %s: Succeeded\n", pf, j.task)
 	}
@@ -241,56 +372,26 @@ func utf8(l string) bool {
 
 var assignRE = regexp.MustCompile(`^([A-Za-z0-9_:]+)\s*(\?\?=|\?=|:=|\+=|=)\s*"(.*)"$`)
 
-// readConf reads simple NAME = "value" assignments, expanding ${TOPDIR}.
-func readConf(path, topdir string) map[string]string {
-	vars := map[string]string{"TOPDIR": topdir}
-	f, err := os.Open(path)
-	if err != nil {
-		fail("Unable to open %s", path)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if m := assignRE.FindStringSubmatch(strings.TrimSpace(sc.Text())); m != nil {
-			vars[m[1]] = strings.ReplaceAll(m[3], "${TOPDIR}", topdir)
-		}
-	}
-	return vars
-}
-
-// bblayers reads the BBLAYERS list and checks every layer like BitBake.
-func bblayers(path, topdir string) []string {
+// readRecipe reads a recipe's plain NAME = "value" lines.
+func readRecipe(path string) recipe {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		fail("Unable to open %s", path)
 	}
-	s := strings.ReplaceAll(string(data), "\\\n", " ")
-	var layers []string
-	for _, line := range strings.Split(s, "\n") {
-		m := regexp.MustCompile(`^BBLAYERS\s*\??=\s*"(.*)"\s*$`).FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		for _, l := range strings.Fields(m[1]) {
-			l = strings.ReplaceAll(l, "${TOPDIR}", topdir)
-			if st, err := os.Stat(l); err != nil || !st.IsDir() {
-				fail("Layer directory '%s' does not exist! Please check BBLAYERS in %s", l, path)
-			}
-			if _, err := os.Stat(filepath.Join(l, "conf", "layer.conf")); err != nil {
-				fail("Unable to parse %s: file not found", filepath.Join(l, "conf", "layer.conf"))
-			}
-			layers = append(layers, l)
+	vars := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
+	for sc.Scan() {
+		if m := assignRE.FindStringSubmatch(strings.TrimSpace(sc.Text())); m != nil {
+			vars[m[1]] = m[3]
 		}
 	}
-	if len(layers) == 0 {
-		fail("BBLAYERS is empty in %s", path)
-	}
-	return layers
+	return recipe{path: path, vars: vars, text: data}
 }
 
 type recipe struct {
 	path string
 	vars map[string]string
+	text []byte
 }
 
 func findRecipes(layers []string) map[string]recipe {
@@ -302,7 +403,7 @@ func findRecipes(layers []string) map[string]recipe {
 			}
 			name := strings.TrimSuffix(filepath.Base(p), ".bb")
 			name, _, _ = strings.Cut(name, "_")
-			out[name] = recipe{path: p, vars: readConf(p, "")}
+			out[name] = readRecipe(p)
 			return nil
 		})
 	}
@@ -310,13 +411,15 @@ func findRecipes(layers []string) map[string]recipe {
 }
 
 // deploy writes what an image (or XTBUILD_FAKE_DEPLOY) puts in the deploy
-// dir: timestamped files with stable IMAGE_LINK_NAME symlinks.
-func deploy(tmpdir, target string, r recipe, machine string) {
+// dir: timestamped files with stable IMAGE_LINK_NAME symlinks. The bytes
+// are derived from the build's inputs (see collectInputs).
+func deploy(tmpdir, target string, r recipe, machine string, in *inputs) {
 	dir := filepath.Join(tmpdir, "deploy", "images", machine)
 	os.MkdirAll(dir, 0o755)
 	stamp := time.Now().UTC().Format("20060102150405")
+	sum := in.digest(machine, target, r.text)
 	content := func(name string) []byte {
-		return []byte(strings.Repeat(fmt.Sprintf("%s built for %s by the stand-in bitbake\n", name, machine), 64))
+		return []byte(strings.Repeat(fmt.Sprintf("%s built for %s by the stand-in bitbake from inputs %s\n", name, machine, sum), 64))
 	}
 	for _, fs := range strings.Fields(r.vars["IMAGE_FSTYPES"]) {
 		link := fmt.Sprintf("%s-%s.%s", target, machine, fs)
@@ -326,7 +429,11 @@ func deploy(tmpdir, target string, r recipe, machine string) {
 		os.Symlink(real, filepath.Join(dir, link))
 	}
 	if r.vars["IMAGE_FSTYPES"] != "" {
-		os.WriteFile(filepath.Join(dir, target+"-licences.csv"), []byte("package,license\nbusybox,GPL-2.0-only\n"), 0o644)
+		lic := r.vars["LICENSE"]
+		if lic == "" {
+			lic = "CLOSED"
+		}
+		os.WriteFile(filepath.Join(dir, target+"-licences.csv"), []byte(fmt.Sprintf("package,license\n%s,%s\n", target, lic)), 0o644)
 	}
 	for _, f := range strings.Fields(strings.ReplaceAll(r.vars["XTBUILD_FAKE_DEPLOY"], "${MACHINE}", machine)) {
 		p := filepath.Join(dir, f)
