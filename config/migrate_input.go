@@ -45,7 +45,16 @@ func MigratePath(path, outDir string) (*Migration, error) {
 	if st.IsDir() {
 		for _, confDir := range []string{path, filepath.Join(path, "conf")} {
 			if _, err := os.Stat(filepath.Join(confDir, "bblayers.conf")); err == nil {
-				return MigrateBordel(confDir, outDir)
+				m, err := MigrateBordel(confDir, outDir)
+				if err == nil && confDir != path {
+					// Notes name files relative to what was given.
+					for i := range m.Notes {
+						if m.Notes[i].File != "" {
+							m.Notes[i].File = filepath.Join("conf", m.Notes[i].File)
+						}
+					}
+				}
+				return m, err
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("migrate: %w", err)
 			}
