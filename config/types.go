@@ -193,7 +193,7 @@ type Recipes struct {
 	Source       string              `toml:"source" doc:"git (fetch the project's repository at its HEAD commit) or local (this checkout, for development)."`
 	URL          string              `bb:"data" toml:"url" doc:"Git URL of the xtbuild repository, for source = git."`
 	Branch       string              `bb:"data" toml:"branch" doc:"Branch holding SRCREV, for source = git."`
-	LocalPath    string              `toml:"local_path" doc:"Checkout used for source = local (default: the config file's directory)."`
+	LocalPath    string              `bb:"data" toml:"local_path" doc:"Checkout used for source = local (default: the config file's directory)."`
 	License      string              `bb:"data" toml:"license" doc:"SPDX license of xtbuild, the recipe's LICENSE."`
 	LicenseFile  string              `bb:"data" toml:"license_file" doc:"License file whose md5 goes into LIC_FILES_CHKSUM."`
 	Version      string              `bb:"data" toml:"version" doc:"PV of the tools recipe."`
