@@ -12,7 +12,12 @@ import (
 	"github.com/xtbuild/xtbuild/plan"
 )
 
-var updateSources = flag.Bool("update-migrate", false, "rewrite the migrate golden files")
+// updating reports -update, the flag the package's own tests define
+// (reference_test.go); it rewrites these golden files too.
+func updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 // migrateAndPlan runs migrate on a test input, compares with the golden
 // file, loads the result and resolves the plan as `plan` does.
@@ -28,15 +33,15 @@ func migrateAndPlan(t *testing.T, input, golden string) (*config.Migration, *con
 	if abs, err := filepath.Abs(filepath.Dir(input)); err == nil {
 		got = bytes.ReplaceAll(got, []byte(abs), []byte("/TESTDATA"))
 	}
-	if *updateSources {
+	if updating() {
 		os.WriteFile(golden, got, 0o644)
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run go test ./config -run TestMigrate -update-migrate)", err)
+		t.Fatalf("%v (run go test ./config -run TestMigrate -update)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("migrated TOML differs from %s (run with -update-migrate):\n%s", golden, got)
+		t.Errorf("migrated TOML differs from %s (run with -update):\n%s", golden, got)
 	}
 	c, err := config.Parse(filepath.Join(out, "xtbuild.toml"), m.TOML, out, nil)
 	if err != nil {
