@@ -22,7 +22,7 @@ func Setupoe(ctx context.Context) error { return targets.SetupOE(ctx) }
 // Doctor checks the build host: /bin/sh, host tools, free disk, git identity, locale, Python, user; each failure says how to fix it.
 func Doctor(ctx context.Context) error { return targets.Doctor(ctx) }
 
-// Migrate converts an OpenXT .config into xtbuild.toml, listing what it could not take over. XTBUILD_FORCE=1 overwrites an existing xtbuild.toml.
+// Migrate converts an OpenXT .config, an openxt-manifest XML or a bordel template or build dir into xtbuild.toml, listing what it could not take over. XTBUILD_FORCE=1 overwrites an existing xtbuild.toml.
 func Migrate(ctx context.Context, path string) error { return targets.Migrate(ctx, path) }
 
 // Init writes the built-in OpenXT profile as a starting xtbuild.toml.

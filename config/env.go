@@ -28,8 +28,10 @@ var EnvOverrides = []EnvOverride{
 	{"XTBUILD_OFFLINE", "mirrors.offline", func(c *Config, v string) error { return setBool(&c.Mirrors.Offline, v) }},
 }
 
-func applyEnv(c *Config, getenv Getenv) Errors {
-	var errs Errors
+// applyEnv applies the overrides; set maps each overridden key to the
+// variable that set it, so validation errors name the variable.
+func applyEnv(c *Config, getenv Getenv) (set map[string]string, errs Errors) {
+	set = map[string]string{}
 	for _, o := range EnvOverrides {
 		v := getenv(o.Name)
 		if v == "" {
@@ -38,8 +40,9 @@ func applyEnv(c *Config, getenv Getenv) Errors {
 		if err := o.set(c, v); err != nil {
 			errs = append(errs, &FieldError{File: "environment", Key: o.Name, Msg: err.Error()})
 		}
+		set[o.Key] = o.Name
 	}
-	return errs
+	return set, errs
 }
 
 func splitList(v string) []string {
@@ -120,6 +123,9 @@ var OptionVars = []struct{ Name, Doc string }{
 	{"XTBUILD_FULL_HISTORY", "1: setupoe clones each layer's whole history instead of a shallow fetch of the commit it needs"},
 }
 
+// MaxJobs bounds XTBUILD_JOBS: each job is a git process and its pack files.
+const MaxJobs = 256
+
 // LoadOptions reads the option variables. A malformed value is a usage error.
 func LoadOptions(getenv Getenv) (Options, error) {
 	var o Options
@@ -137,8 +143,8 @@ func LoadOptions(getenv Getenv) (Options, error) {
 	flag("XTBUILD_YES", &o.Yes)
 	flag("XTBUILD_JSON", &o.JSON)
 	if v := getenv("XTBUILD_JOBS"); v != "" {
-		if err := setInt(&o.Jobs, v); err != nil || o.Jobs < 1 {
-			errs = append(errs, &FieldError{File: "environment", Key: "XTBUILD_JOBS", Msg: fmt.Sprintf("want a positive integer, got %q", v)})
+		if err := setInt(&o.Jobs, v); err != nil || o.Jobs < 1 || o.Jobs > MaxJobs {
+			errs = append(errs, &FieldError{File: "environment", Key: "XTBUILD_JOBS", Msg: fmt.Sprintf("want 1..%d, got %q", MaxJobs, v)})
 		}
 	}
 	o.Against = getenv("XTBUILD_AGAINST")

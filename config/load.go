@@ -112,13 +112,16 @@ func parse(file string, src []byte, dir string, getenv Getenv) (*Config, error) 
 			return nil, errs
 		}
 	}
-	if es := applyEnv(cfg, getenv); len(es) > 0 {
+	fromEnv, es := applyEnv(cfg, getenv)
+	if len(es) > 0 {
 		return nil, append(errs, es...)
 	}
 	cfg.Source = Source{File: file, Dir: dir}
+	// One rule for every conf-bound value and every bounded number.
+	errs = append(errs, validateTagged(cfg, display, kl, fromEnv)...)
 	normalize(cfg)
 	// Unknown keys and invalid values are reported together, in file order.
-	errs = append(errs, validate(cfg, display, kl)...)
+	errs = append(errs, validate(cfg, display, kl, fromEnv)...)
 	if len(errs) > 0 {
 		return nil, errs.sorted()
 	}

@@ -4,14 +4,25 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
 
-// Migration is the result of reading an OpenXT .config.
+// Migration is the result of reading an OpenXT .config, an openxt-manifest
+// XML or a bordel template or build directory.
 type Migration struct {
-	TOML  []byte      // the equivalent xtbuild.toml
-	Notes []ShellNote // variables and lines not taken over, with why
+	Kind  InputKind // what was read
+	TOML  []byte    // the equivalent xtbuild.toml
+	Notes []Note    // variables and lines not taken over, with why
+}
+
+// Note is something in the input that was not taken over (or was taken over
+// with a caveat). File is empty for a single-file input.
+type Note struct {
+	File string
+	Line int
+	Text string
 }
 
 type tomlEntry struct {
@@ -20,13 +31,18 @@ type tomlEntry struct {
 
 type migrator struct {
 	sections      map[string][]tomlEntry
-	notes         []ShellNote
+	notes         []Note
 	vars          map[string]ShellAssignment
 	layers        []Layer
 	layersChanged bool
 	used          map[string]bool
 	relBase       string // directory of the .config, for relative paths
 	outDir        string // directory the xtbuild.toml is written to
+	from          string // what was read, for the header ("an OpenXT .config")
+	steps         map[string]Step
+	stepOrder     []string
+	stepDepends   map[string][]string // profile steps whose depends the input narrows
+	dependsOrder  []string
 }
 
 var (
@@ -39,8 +55,12 @@ var (
 // are written; everything else keeps the built-in profile's value, which
 // follows OpenXT's defaults.
 func Migrate(src []byte, configDir, outDir string) (*Migration, error) {
-	assigns, notes := ParseShellConfig(string(src))
+	assigns, shellNotes := ParseShellConfig(string(src))
 	prof, _ := profile()
+	var notes []Note
+	for _, n := range shellNotes {
+		notes = append(notes, Note{Line: n.Line, Text: n.Text})
+	}
 	m := &migrator{
 		sections: map[string][]tomlEntry{},
 		notes:    notes,
@@ -65,15 +85,16 @@ func Migrate(src []byte, configDir, outDir string) (*Migration, error) {
 		return nil, fmt.Errorf("migrated config does not validate: %w", err)
 	}
 	sortNotes(m.notes)
-	return &Migration{TOML: out, Notes: m.notes}, nil
+	return &Migration{Kind: InputShellConfig, TOML: out, Notes: m.notes}, nil
 }
 
-func sortNotes(n []ShellNote) {
-	for i := 1; i < len(n); i++ {
-		for j := i; j > 0 && n[j].Line < n[j-1].Line; j-- {
-			n[j], n[j-1] = n[j-1], n[j]
+func sortNotes(n []Note) {
+	sort.SliceStable(n, func(i, j int) bool {
+		if n[i].File != n[j].File {
+			return n[i].File < n[j].File
 		}
-	}
+		return n[i].Line < n[j].Line
+	})
 }
 
 func (m *migrator) get(name string) (ShellAssignment, bool) {
@@ -86,7 +107,7 @@ func (m *migrator) get(name string) (ShellAssignment, bool) {
 
 func (m *migrator) note(a ShellAssignment, why string) {
 	m.used[a.Name] = true
-	m.notes = append(m.notes, ShellNote{a.Line, fmt.Sprintf("%s=%s: %s", a.Name, a.Value, why)})
+	m.notes = append(m.notes, Note{Line: a.Line, Text: fmt.Sprintf("%s=%s: %s", a.Name, a.Value, why)})
 }
 
 func (m *migrator) set(section, key, value, from string) {
@@ -130,7 +151,7 @@ func (m *migrator) mapVars() {
 		if _, known := LookupRelease(a.Value); known {
 			m.set("build", "release", tomlString(a.Value), "OE_BRANCH")
 		} else {
-			m.notes = append(m.notes, ShellNote{a.Line, fmt.Sprintf("OE_BRANCH=%s is not a Yocto release xtbuild generates for; build.release keeps the profile's value: set it to match your layers", a.Value)})
+			m.notes = append(m.notes, Note{Line: a.Line, Text: fmt.Sprintf("OE_BRANCH=%s is not a Yocto release xtbuild generates for; build.release keeps the profile's value: set it to match your layers", a.Value)})
 		}
 	}
 	m.str("build", "bitbake_branch", "BB_BRANCH")
@@ -274,13 +295,13 @@ func (m *migrator) mapSteps(a ShellAssignment) {
 		copyOnly := isCp && !known && prof.Steps[base].StepKind() == KindBitbake && prof.Steps[base].Machine != ""
 		switch {
 		case copyOnly:
-			m.notes = append(m.notes, ShellNote{a.Line, fmt.Sprintf("STEPS: %s: run the %s target with XTBUILD_COPY_ONLY=1 instead", s, strings.TrimSuffix(s, "cp"))})
+			m.notes = append(m.notes, Note{Line: a.Line, Text: fmt.Sprintf("STEPS: %s: run the %s target with XTBUILD_COPY_ONLY=1 instead", s, strings.TrimSuffix(s, "cp"))})
 		case unsupportedSteps[s] != "":
-			m.notes = append(m.notes, ShellNote{a.Line, fmt.Sprintf("STEPS: %s left out: %s", s, unsupportedSteps[s])})
+			m.notes = append(m.notes, Note{Line: a.Line, Text: fmt.Sprintf("STEPS: %s left out: %s", s, unsupportedSteps[s])})
 		case known:
 			steps = append(steps, s)
 		default:
-			m.notes = append(m.notes, ShellNote{a.Line, fmt.Sprintf("STEPS: unknown step %q left out", s)})
+			m.notes = append(m.notes, Note{Line: a.Line, Text: fmt.Sprintf("STEPS: unknown step %q left out", s)})
 		}
 	}
 	quoted := make([]string, len(steps))
@@ -351,7 +372,11 @@ func (m *migrator) applyRef(l *Layer, v string) {
 
 func (m *migrator) render() []byte {
 	var b strings.Builder
-	b.WriteString("# xtbuild.toml migrated from an OpenXT .config by `mage migrate`.\n")
+	from := m.from
+	if from == "" {
+		from = "an OpenXT .config"
+	}
+	fmt.Fprintf(&b, "# xtbuild.toml migrated from %s by `mage migrate`.\n", from)
 	b.WriteString("# Keys not listed keep the built-in profile's value (docs/config.md).\n")
 	for _, sec := range sectionOrder {
 		es := m.sections[sec]
@@ -363,6 +388,30 @@ func (m *migrator) render() []byte {
 			fmt.Fprintf(&b, "%s = %s  # %s\n", e.key, e.value, e.from)
 		}
 	}
+	for _, name := range m.stepOrder {
+		s := m.steps[name]
+		fmt.Fprintf(&b, "\n[steps.%s]\n", name)
+		fmt.Fprintf(&b, "machine = %s\nimages = %s\ndepends = %s\n", tomlString(s.Machine), tomlList(s.Images), tomlList(s.Depends))
+		if s.Doc != "" {
+			fmt.Fprintf(&b, "doc = %s\n", tomlString(s.Doc))
+		}
+		if len(s.Artifacts) == 0 {
+			b.WriteString("artifacts = []\n")
+		} else {
+			b.WriteString("artifacts = [\n")
+			for _, a := range s.Artifacts {
+				fmt.Fprintf(&b, "  { from = %s, to = %s", tomlString(a.From), tomlString(a.To))
+				if a.Optional {
+					b.WriteString(", optional = true")
+				}
+				b.WriteString(" },\n")
+			}
+			b.WriteString("]\n")
+		}
+	}
+	for _, name := range m.dependsOrder {
+		fmt.Fprintf(&b, "\n[steps.%s]\ndepends = %s\n", name, tomlList(m.stepDepends[name]))
+	}
 	if m.layersChanged {
 		b.WriteString("\n# The layer list replaces the profile's list as a whole.\n")
 		for _, l := range m.layers {
@@ -373,21 +422,37 @@ func (m *migrator) render() []byte {
 					fmt.Fprintf(&b, "%s = %s\n", kv[0], tomlString(kv[1]))
 				}
 			}
-			subs := make([]string, len(l.Sublayers))
-			for i, s := range l.Sublayers {
-				subs[i] = tomlString(s)
+			fmt.Fprintf(&b, "sublayers = %s\n", tomlList(l.Sublayers))
+			if l.BoardOnly {
+				b.WriteString("board_only = true\n")
 			}
-			fmt.Fprintf(&b, "sublayers = [%s]\n", strings.Join(subs, ", "))
 		}
 	}
 	if len(m.notes) > 0 {
-		b.WriteString("\n# Not taken over from the .config:\n")
+		fmt.Fprintf(&b, "\n# Not taken over from %s:\n", from)
 		sortNotes(m.notes)
 		for _, n := range m.notes {
-			fmt.Fprintf(&b, "#   line %d: %s\n", n.Line, strings.ReplaceAll(n.Text, "\n", " "))
+			where := fmt.Sprintf("line %d", n.Line)
+			switch {
+			case n.File == "" && n.Line == 0:
+				where = "overall"
+			case n.File != "" && n.Line > 0:
+				where = fmt.Sprintf("%s:%d", n.File, n.Line)
+			case n.File != "":
+				where = n.File
+			}
+			fmt.Fprintf(&b, "#   %s: %s\n", where, strings.ReplaceAll(n.Text, "\n", " "))
 		}
 	}
 	return []byte(b.String())
+}
+
+func tomlList(vals []string) string {
+	q := make([]string, len(vals))
+	for i, v := range vals {
+		q[i] = tomlString(v)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // tomlString quotes s as a TOML basic string.

@@ -18,7 +18,13 @@ func Reference() []byte {
 	b.WriteString("in the current directory (or the file named by `XTBUILD_CONFIG`) ← environment overrides. ")
 	b.WriteString("Unknown keys and wrong types are errors naming file, line and key. ")
 	b.WriteString("Relative paths are relative to the config file's directory and may not climb out of it. ")
-	b.WriteString("`go run mage.go init` writes the profile as a starting file; `go run mage.go migrate .config` converts an OpenXT `.config`.\n")
+	b.WriteString("`go run mage.go init` writes the profile as a starting file; `go run mage.go migrate PATH` converts an OpenXT `.config`, ")
+	b.WriteString("an openxt-manifest XML (repo manifest) or a bordel template or configured build directory.\n\n")
+	b.WriteString("Values of typed keys are data. A key marked \"Written to BitBake as data\" goes into the generated conf or recipe, ")
+	b.WriteString("and a `${...}` expansion in it (inline Python `${@...}` above all) is refused with file:line:key, ")
+	b.WriteString("whether it comes from the file or from an `XTBUILD_*` variable. ")
+	b.WriteString("Only `[local_conf] extra` (and a board's `local_conf`) carries raw BitBake, checked for syntax only. ")
+	b.WriteString("Integer keys are bounded to the range given with each.\n")
 
 	ct := reflect.TypeOf(Config{})
 	cv := reflect.ValueOf(*prof)
@@ -78,9 +84,9 @@ func fieldTable(b *strings.Builder, t reflect.Type, v reflect.Value, defaults bo
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if defaults {
-			fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", tomlName(f), typeName(f.Type), defaultText(v.Field(i)), mdText(f.Tag.Get("doc")))
+			fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", tomlName(f), typeName(f.Type), defaultText(v.Field(i)), mdText(docOf(f)))
 		} else {
-			fmt.Fprintf(b, "| `%s` | %s | %s |\n", tomlName(f), typeName(f.Type), mdText(f.Tag.Get("doc")))
+			fmt.Fprintf(b, "| `%s` | %s | %s |\n", tomlName(f), typeName(f.Type), mdText(docOf(f)))
 		}
 	}
 }
@@ -133,6 +139,14 @@ func defaultText(v reflect.Value) string {
 		return "`[" + strings.Join(parts, ", ") + "]`"
 	}
 	return fmt.Sprintf("`%v`", v.Interface())
+}
+
+// docOf is a key's doc tag plus what its bb and range tags say.
+func docOf(f reflect.StructField) string {
+	if t := tagDoc(f); t != "" {
+		return f.Tag.Get("doc") + " " + t
+	}
+	return f.Tag.Get("doc")
 }
 
 // mdText keeps <placeholders> visible in Markdown.

@@ -42,16 +42,31 @@ func (s Step) StepKind() string {
 type validator struct {
 	file string
 	kl   keyLines
+	env  map[string]string // key → the XTBUILD_* variable that set it
 	errs Errors
 }
 
 func (v *validator) add(key, format string, args ...any) {
+	for k, name := range v.env {
+		if key == k || strings.HasPrefix(key, k+"[") || strings.HasPrefix(key, k+".") {
+			v.errs = append(v.errs, &FieldError{File: "environment", Key: name + " (" + key + ")", Msg: fmt.Sprintf(format, args...)})
+			return
+		}
+	}
 	// Line 0 means the key came from the profile or environment, not the file.
 	v.errs = append(v.errs, &FieldError{File: v.file, Line: v.kl.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
-func validate(c *Config, file string, kl keyLines) Errors {
-	v := &validator{file: file, kl: kl}
+// validateTagged applies the tag rules (datavalues.go) to the values as the
+// file and environment set them, before normalize derives others from them.
+func validateTagged(c *Config, file string, kl keyLines, env map[string]string) Errors {
+	v := &validator{file: file, kl: kl, env: env}
+	v.checkTagged(c)
+	return v.errs
+}
+
+func validate(c *Config, file string, kl keyLines, env map[string]string) Errors {
+	v := &validator{file: file, kl: kl, env: env}
 	b := c.Build
 	v.required("build.name_site", b.NameSite)
 	v.required("build.build_type", b.BuildType)
@@ -77,21 +92,9 @@ func validate(c *Config, file string, kl keyLines) Errors {
 		}
 		v.add("build.release", "unsupported Yocto release %q (supported: %s)", b.Release, strings.Join(names, ", "))
 	}
-	if b.Threads < 0 {
-		v.add("build.threads", "must be 0 (BitBake's default) or more, got %d", b.Threads)
-	}
-	if b.ParallelMake < 0 {
-		v.add("build.parallel_make", "must be 0 (BitBake's default) or more, got %d", b.ParallelMake)
-	}
-	if b.ServerTimeout < 0 {
-		v.add("build.server_timeout", "must be 0 or more seconds, got %d", b.ServerTimeout)
-	}
 	v.confValue("build.distro", b.Distro)
 	v.confValue("build.branch", b.Branch)
 	v.confValue("build.package_feed_url", b.PackageFeedURL)
-	if c.Version.ToolsBuild < -1 || c.Version.ToolsBuild > 65535 {
-		v.add("version.tools_build", "must be -1 (derive from id) or 0..65535, got %d", c.Version.ToolsBuild)
-	}
 	v.validatePaths(c)
 	v.validateMirrors(c.Mirrors)
 	v.validateLayers(c)
@@ -107,9 +110,6 @@ func validate(c *Config, file string, kl keyLines) Errors {
 		for _, e := range bbsyntax.Check(line+"\n", bbsyntax.Conf) {
 			v.add(key, "not valid BitBake syntax: %s", e.Msg)
 		}
-	}
-	if c.Host.MinFreeGiB < 0 {
-		v.add("host.min_free_gib", "must be 0 or more, got %d", c.Host.MinFreeGiB)
 	}
 	v.validateBoards(c)
 	v.validateMirrorConfig(c)
@@ -367,9 +367,6 @@ func (v *validator) validateSigning(s Signing) {
 	}
 	if !contains(keyTypes, s.KeyType) {
 		v.add("signing.key_type", "unknown key type %q (known: %s)", s.KeyType, strings.Join(keyTypes, ", "))
-	}
-	if s.ValidDays <= 0 {
-		v.add("signing.valid_days", "must be at least 1, got %d", s.ValidDays)
 	}
 }
 

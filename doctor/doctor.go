@@ -1,7 +1,9 @@
 // Package doctor checks a build host before hours of building find out the
 // hard way: the shell (OpenXT's metadata broke under dash), host tools, free
-// disk, git identity, a UTF-8 locale, Python, and not running as root. Every
-// failing check says how to fix it.
+// disk, git identity, a UTF-8 locale, Python, not running as root, and
+// whether the configured Yocto release's BitBake runs on this host's Python
+// (releases.go holds the per-release facts). Every failing check says how to
+// fix it.
 package doctor
 
 import (
@@ -12,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -71,6 +72,7 @@ func Run(ctx context.Context, c *config.Config, h Host) []Check {
 	out = append(out, checkGitIdentity(ctx, h)...)
 	out = append(out, checkLocale(ctx, h))
 	out = append(out, checkPython(ctx, h))
+	out = append(out, checkRelease(ctx, h, c.Build.Release))
 	return out
 }
 
@@ -184,25 +186,17 @@ func checkLocale(ctx context.Context, h Host) Check {
 	return ch
 }
 
-var pyVersionRE = regexp.MustCompile(`Python (\d+)\.(\d+)`)
-
+// checkPython finds the python3 BitBake runs on; whether the configured
+// release's BitBake runs on that version is checkRelease's question.
 func checkPython(ctx context.Context, h Host) Check {
 	ch := Check{Name: "python3"}
-	out, err := h.Output(ctx, "python3", "--version")
-	m := pyVersionRE.FindStringSubmatch(out)
-	if err != nil || m == nil {
+	found, _, err := hostPython(ctx, h)
+	if err != nil {
 		ch.Info = "not found"
 		ch.Fix = "apt-get install python3"
 		return ch
 	}
-	major, _ := strconv.Atoi(m[1])
-	minor, _ := strconv.Atoi(m[2])
-	ch.Info = strings.TrimSpace(out)
-	if major < 3 || (major == 3 && minor < 8) {
-		ch.Fix = "BitBake 2.x needs Python 3.8 or newer"
-		return ch
-	}
-	ch.OK = true
+	ch.OK, ch.Info = true, found
 	return ch
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -36,6 +37,10 @@ const (
 
 // DefaultDays is the certificate lifetime of the seed's `req -days 1095`.
 const DefaultDays = 1095
+
+// MaxDays bounds certificate lifetimes (100 years; config's valid_days
+// carries the same range).
+const MaxDays = 36500
 
 // KeyOptions tune GenerateKeys. The zero value makes RSA 2048 keys and
 // 1095-day certificates with the OpenXT subject.
@@ -99,8 +104,8 @@ func GenerateKeys(ctx context.Context, dir string, opts KeyOptions) error {
 	if opts.Days == 0 {
 		opts.Days = DefaultDays
 	}
-	if opts.Days < 0 {
-		return fmt.Errorf("generate keys: negative validity %d days", opts.Days)
+	if opts.Days < 0 || opts.Days > MaxDays {
+		return fmt.Errorf("generate keys: validity of %d days is out of range 1..%d", opts.Days, MaxDays)
 	}
 	if len(opts.Subject.Names) == 0 && len(opts.Subject.Organization) == 0 && opts.Subject.CommonName == "" {
 		opts.Subject = defaultSubject()
@@ -153,6 +158,17 @@ type keyGen struct {
 // pair loads or creates one key and its certificate. A nil issuer makes a
 // self-signed CA; otherwise a signing certificate issued by issuer.
 func (g keyGen) pair(ctx context.Context, certPath, keyPath, cn string, issuer *x509.Certificate, issuerKey crypto.Signer) (*x509.Certificate, crypto.Signer, error) {
+	return g.pairWith(ctx, certPath, keyPath, g.opts.Algorithm, g.pass, func(key crypto.Signer) (*x509.Certificate, error) {
+		return g.issue(cn, key, issuer, issuerKey)
+	})
+}
+
+// pairWith loads or creates a key and its certificate so that both appear
+// together or not at all: a new key and its certificate are both made in
+// memory first, and the key file is removed again if its certificate cannot
+// be written. An existing key is reused (never overwritten) and a missing
+// certificate is issued for it.
+func (g keyGen) pairWith(ctx context.Context, certPath, keyPath string, alg KeyAlgorithm, pass []byte, issue func(crypto.Signer) (*x509.Certificate, error)) (*x509.Certificate, crypto.Signer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -167,44 +183,66 @@ func (g keyGen) pair(ctx context.Context, certPath, keyPath, cn string, issuer *
 	if certExists && !keyExists {
 		return nil, nil, fmt.Errorf("generate keys: %s exists without its key %s; refusing to replace it", certPath, keyPath)
 	}
-	var key crypto.Signer
 	if keyExists {
-		if key, err = keyfile.ReadPrivateKey(keyPath, g.pass); err != nil {
+		key, err := keyfile.ReadPrivateKey(keyPath, pass)
+		if err != nil {
 			return nil, nil, fmt.Errorf("generate keys: reuse existing key: %w", err)
 		}
 		slog.Info("keeping existing key", "key", keyPath)
-	} else {
-		if key, err = newKey(g.opts.Algorithm); err != nil {
-			return nil, nil, fmt.Errorf("generate keys: %s: %w", keyPath, err)
+		if certExists {
+			certs, err := keyfile.ReadCertificates(certPath)
+			if err != nil {
+				return nil, nil, fmt.Errorf("generate keys: %w", err)
+			}
+			if !publicKeysEqual(certs[0].PublicKey, key.Public()) {
+				return nil, nil, fmt.Errorf("generate keys: %s does not match key %s: %w", certPath, keyPath, ErrKeyMismatch)
+			}
+			return certs[0], key, nil
 		}
-		pemKey, err := keyfile.MarshalPEM(key, g.pass)
+		cert, err := issue(key)
 		if err != nil {
-			return nil, nil, fmt.Errorf("generate keys: %w", err)
+			return nil, nil, fmt.Errorf("generate keys: %s: %w", certPath, err)
 		}
-		if err := atomicfile.WriteNew(keyPath, pemKey, 0o600); err != nil {
-			return nil, nil, fmt.Errorf("generate keys: %w", err)
+		if err := writeCert(certPath, cert); err != nil {
+			return nil, nil, err
 		}
-		slog.Info("wrote key", "key", keyPath, "algorithm", g.opts.Algorithm, "encrypted", len(g.pass) > 0)
+		return cert, key, nil
 	}
-	if certExists {
-		certs, err := keyfile.ReadCertificates(certPath)
-		if err != nil {
-			return nil, nil, fmt.Errorf("generate keys: %w", err)
-		}
-		if !publicKeysEqual(certs[0].PublicKey, key.Public()) {
-			return nil, nil, fmt.Errorf("generate keys: %s does not match key %s: %w", certPath, keyPath, ErrKeyMismatch)
-		}
-		return certs[0], key, nil
+	key, err := newKey(alg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate keys: %s: %w", keyPath, err)
 	}
-	cert, err := g.issue(cn, key, issuer, issuerKey)
+	cert, err := issue(key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate keys: %s: %w", certPath, err)
 	}
-	if err := atomicfile.WriteNew(certPath, keyfile.CertificatePEM(cert), 0o644); err != nil {
+	pemKey, err := keyfile.MarshalPEM(key, pass)
+	if err != nil {
 		return nil, nil, fmt.Errorf("generate keys: %w", err)
 	}
-	slog.Info("wrote certificate", "cert", certPath, "subject", cert.Subject.String(), "not_after", cert.NotAfter)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := atomicfile.WriteNew(keyPath, pemKey, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("generate keys: %w", err)
+	}
+	slog.Info("wrote key", "key", keyPath, "algorithm", alg, "encrypted", len(pass) > 0)
+	if err := writeCert(certPath, cert); err != nil {
+		// Not one without the other: take the new key back.
+		if rmErr := os.Remove(keyPath); rmErr != nil {
+			return nil, nil, fmt.Errorf("%w (and removing the new key %s: %v)", err, keyPath, rmErr)
+		}
+		return nil, nil, err
+	}
 	return cert, key, nil
+}
+
+func writeCert(path string, cert *x509.Certificate) error {
+	if err := atomicfile.WriteNew(path, keyfile.CertificatePEM(cert), 0o644); err != nil {
+		return fmt.Errorf("generate keys: %w", err)
+	}
+	slog.Info("wrote certificate", "cert", path, "subject", cert.Subject.String(), "not_after", cert.NotAfter)
+	return nil
 }
 
 func (g keyGen) issue(cn string, key crypto.Signer, issuer *x509.Certificate, issuerKey crypto.Signer) (*x509.Certificate, error) {
@@ -215,11 +253,15 @@ func (g keyGen) issue(cn string, key crypto.Signer, issuer *x509.Certificate, is
 	subject := g.opts.Subject
 	subject.CommonName = cn
 	start := g.opts.Now.UTC().Truncate(time.Second)
+	end := start.AddDate(0, 0, g.opts.Days)
+	if end.Year() > 9999 {
+		return nil, fmt.Errorf("validity of %d days from %s ends after year 9999", g.opts.Days, start.Format(time.DateOnly))
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          new(big.Int).Add(serial, big.NewInt(1)),
 		Subject:               subject,
 		NotBefore:             start,
-		NotAfter:              start.AddDate(0, 0, g.opts.Days),
+		NotAfter:              end,
 		BasicConstraintsValid: true,
 	}
 	if issuer == nil {
@@ -268,4 +310,82 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	ea, ok := a.(equaler)
 	return ok && ea.Equal(b)
+}
+
+// ModuleKeyFiles are the kernel module signing certificate and key, under
+// the names bordel's `certs create modules` gives them and xenclient-oe's
+// local.conf points KERNEL_MODULE_SIG_CERT / KERNEL_MODULE_SIG_KEY at
+// (${OPENXT_CERTS_DIR}/kernel_cert.pem, kernel_key.pem).
+type ModuleKeyFiles struct{ Cert, Key string }
+
+// ModuleKeyPaths returns where GenerateModuleSigningKey writes in dir.
+func ModuleKeyPaths(dir string) ModuleKeyFiles {
+	return ModuleKeyFiles{Cert: filepath.Join(dir, "kernel_cert.pem"), Key: filepath.Join(dir, "kernel_key.pem")}
+}
+
+// ModuleSigningCommonName names the generated module signing certificate.
+const ModuleSigningCommonName = "OpenXT kernel module signing (test)"
+
+// GenerateModuleSigningKey makes the kernel module signing pair in dir, as
+// bordel's certs command does with `openssl req -x509 -nodes`: RSA 4096 (the
+// kernels OpenXT builds verify RSA module signatures only), a self-signed
+// certificate with sha384, basicConstraints critical CA:FALSE and
+// keyUsage digitalSignature, valid opts.Days. The kernel build embeds the
+// certificate (CONFIG_MODULE_SIG_KEY) and do_sign_modules runs the
+// kernel's sign-file with the key and no PIN, so the key is never
+// encrypted, whatever opts.PassphraseEnv says; it is mode 0600. Existing
+// files are kept, as GenerateKeys keeps its own.
+func GenerateModuleSigningKey(ctx context.Context, dir string, opts KeyOptions) (ModuleKeyFiles, error) {
+	if opts.Days == 0 {
+		opts.Days = DefaultDays
+	}
+	if opts.Days < 0 || opts.Days > MaxDays {
+		return ModuleKeyFiles{}, fmt.Errorf("generate module signing key: validity of %d days is out of range 1..%d", opts.Days, MaxDays)
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ModuleKeyFiles{}, fmt.Errorf("generate module signing key: %w", err)
+	}
+	files := ModuleKeyPaths(dir)
+	g := keyGen{opts: opts}
+	_, _, err := g.pairWith(ctx, files.Cert, files.Key, RSA4096, nil, g.issueModuleCert)
+	return files, err
+}
+
+func (g keyGen) issueModuleCert(key crypto.Signer) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
+	if err != nil {
+		return nil, err
+	}
+	start := g.opts.Now.UTC().Truncate(time.Second)
+	end := start.AddDate(0, 0, g.opts.Days)
+	if end.Year() > 9999 {
+		return nil, fmt.Errorf("validity of %d days from %s ends after year 9999", g.opts.Days, start.Format(time.DateOnly))
+	}
+	spki, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	// The kernel finds the key by its subject key identifier.
+	skid := sha1.Sum(spki)
+	tmpl := &x509.Certificate{
+		SerialNumber:          new(big.Int).Add(serial, big.NewInt(1)),
+		Subject:               pkix.Name{CommonName: ModuleSigningCommonName},
+		NotBefore:             start,
+		NotAfter:              end,
+		BasicConstraintsValid: true,
+		IsCA:                  false,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		SubjectKeyId:          skid[:],
+	}
+	if _, ok := key.(*rsa.PrivateKey); ok {
+		tmpl.SignatureAlgorithm = x509.SHA384WithRSA
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("create certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
 }

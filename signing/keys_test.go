@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,3 +182,97 @@ func readCert(t testing.TB, path string) *x509.Certificate {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func firstLine(b []byte) string { return strings.SplitN(string(b), "\n", 2)[0] }
+
+// A key and its certificate appear together or not at all: a validity the
+// certificate cannot carry used to leave the production CA key behind
+// without its certificate.
+func TestGenerateKeysOutOfRangeLeavesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts KeyOptions
+	}{
+		{"days beyond range", KeyOptions{Algorithm: ECDSAP256, Days: 3000000}},
+		{"end after year 9999", KeyOptions{Algorithm: ECDSAP256, Days: MaxDays, Now: time.Date(9990, 1, 1, 0, 0, 0, 0, time.UTC)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := GenerateKeys(context.Background(), dir, tc.opts); err == nil {
+				t.Fatal("accepted")
+			}
+			if _, err := GenerateModuleSigningKey(context.Background(), dir, tc.opts); err == nil {
+				t.Fatal("module key: accepted")
+			}
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				t.Errorf("left behind: %s", e.Name())
+			}
+		})
+	}
+}
+
+// keys makes the kernel module signing pair bordel's `certs create modules`
+// makes, under the names xenclient-oe's KERNEL_MODULE_SIG_CERT/KEY point at,
+// usable by openssl the way the kernel's sign-file uses it.
+func TestGenerateModuleSigningKey(t *testing.T) {
+	ossl := needOpenSSL(t)
+	dir := t.TempDir()
+	// A passphrase for the repository keys does not encrypt this key:
+	// do_sign_modules gives sign-file no PIN.
+	t.Setenv("XT_TEST_PASSPHRASE", "correct horse")
+	f, err := GenerateModuleSigningKey(context.Background(), dir, KeyOptions{PassphraseEnv: "XT_TEST_PASSPHRASE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Cert != dir+"/kernel_cert.pem" || f.Key != dir+"/kernel_key.pem" {
+		t.Errorf("paths %+v", f)
+	}
+	st, err := os.Stat(f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("key mode %v, want 0600", st.Mode().Perm())
+	}
+	if data, _ := os.ReadFile(f.Key); !bytes.Contains(data, []byte("BEGIN PRIVATE KEY")) {
+		t.Errorf("key is not a plain PKCS#8 key:\n%s", firstLine(data))
+	}
+	text, err := runCmd(t, nil, ossl, "x509", "-in", f.Cert, "-noout", "-text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Public-Key: (4096 bit)", "sha384WithRSAEncryption", "CA:FALSE", "Digital Signature", "Subject Key Identifier", "Subject: CN = " + ModuleSigningCommonName} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("certificate lacks %q:\n%s", want, text)
+		}
+	}
+	if !regexpMatch(`X509v3 Basic Constraints: critical`, string(text)) {
+		t.Errorf("basic constraints not critical:\n%s", text)
+	}
+	if d := readCert(t, f.Cert); d.NotAfter.Sub(d.NotBefore) != DefaultDays*24*time.Hour {
+		t.Errorf("validity %v", d.NotAfter.Sub(d.NotBefore))
+	}
+	// sign-file signs with the key and the certificate's key id, sha384.
+	mod := dir + "/mod.ko"
+	os.WriteFile(mod, []byte("\x7fELF module"), 0o644)
+	if _, err := runCmd(t, nil, ossl, "cms", "-sign", "-binary", "-noattr", "-nocerts", "-keyid", "-md", "sha384",
+		"-in", mod, "-signer", f.Cert, "-inkey", f.Key, "-outform", "DER", "-out", dir+"/mod.p7s"); err != nil {
+		t.Fatalf("openssl cannot sign with the pair: %v", err)
+	}
+	if _, err := runCmd(t, nil, ossl, "cms", "-verify", "-binary", "-inform", "DER", "-in", dir+"/mod.p7s", "-content", mod,
+		"-certfile", f.Cert, "-CAfile", f.Cert, "-purpose", "any", "-out", "/dev/null"); err != nil {
+		t.Fatalf("signature does not verify with the certificate: %v", err)
+	}
+	// Never overwritten.
+	before, _ := os.ReadFile(f.Key)
+	beforeCert, _ := os.ReadFile(f.Cert)
+	if _, err := GenerateModuleSigningKey(context.Background(), dir, KeyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(f.Key)
+	afterCert, _ := os.ReadFile(f.Cert)
+	if !bytes.Equal(before, after) || !bytes.Equal(beforeCert, afterCert) {
+		t.Error("second run replaced the module signing pair")
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

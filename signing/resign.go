@@ -83,7 +83,7 @@ func ResignRelease(ctx context.Context, packagesDir string, opts ResignOptions) 
 			return fmt.Errorf("re-sign release: signer key is the development CA key: %w", ErrDevKey)
 		}
 	}
-	if chainsTo(s, devCAs, now) {
+	if chainsTo(s, devCAs, now) || issuedByAny(s, devCAs) {
 		return fmt.Errorf("re-sign release: signer %q chains to the development CA: %w", s.Cert.Subject.String(), ErrDevKey)
 	}
 	if !chainsTo(s, prodCAs, now) {
@@ -127,6 +127,21 @@ func ResignRelease(ctx context.Context, packagesDir string, opts ResignOptions) 
 	}
 	slog.Info("re-signed repository with the production key", "dir", packagesDir, "signer", s.Cert.Subject.String(), "previously", res.TrustedBy)
 	return nil
+}
+
+// issuedByAny reports whether the signer certificate or a certificate of
+// its embedded chain is one of roots, has a root's key, or carries a
+// root's signature. Unlike chainsTo it ignores dates and key usages: an
+// expired production CA is still the production CA.
+func issuedByAny(s *Signer, roots []*x509.Certificate) bool {
+	for _, c := range append([]*x509.Certificate{s.Cert}, s.Chain...) {
+		for _, r := range roots {
+			if publicKeysEqual(c.PublicKey, r.PublicKey) || r.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // chainsTo reports whether the signer certificate verifies up to one of roots.

@@ -15,6 +15,8 @@ import (
 var (
 	ErrKeyMismatch        = errors.New("private key does not match certificate")
 	ErrDevKey             = errors.New("development key used for a release signature")
+	ErrProdKey            = errors.New("production key used for a development signature")
+	ErrSameCA             = errors.New("production and development CA have the same key")
 	ErrNotProdSigner      = errors.New("signer does not chain to the production CA")
 	ErrCertExpired        = errors.New("certificate expired")
 	ErrCertNotYetValid    = errors.New("certificate not yet valid")
@@ -56,6 +58,52 @@ func LoadSigner(certFile, keyFile, passphraseEnv string) (*Signer, error) {
 		return nil, fmt.Errorf("load signer %s: %w", keyFile, err)
 	}
 	return s, nil
+}
+
+// LoadDevSigner loads the development signer like LoadSigner and refuses it
+// (ErrProdKey) when it is, or chains to, the production CA in prodCAFile, or
+// when the production CA and the development CA in devCAFile share a key
+// (ErrSameCA): a "development" signature would then be one every device
+// accepts as a release.
+func LoadDevSigner(certFile, keyFile, passphraseEnv, prodCAFile, devCAFile string) (*Signer, error) {
+	s, err := LoadSigner(certFile, keyFile, passphraseEnv)
+	if err != nil {
+		return nil, err
+	}
+	prodCAs, err := keyfile.ReadCertificates(prodCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("load development signer: production CA: %w", err)
+	}
+	if devCAFile != "" {
+		devCAs, err := keyfile.ReadCertificates(devCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("load development signer: development CA: %w", err)
+		}
+		if err := distinctCAs(prodCAs, devCAs, prodCAFile, devCAFile); err != nil {
+			return nil, fmt.Errorf("load development signer: %w", err)
+		}
+	}
+	for _, pc := range prodCAs {
+		if publicKeysEqual(pc.PublicKey, s.Key.Public()) {
+			return nil, fmt.Errorf("load development signer: %s is the production CA's key (%s): %w", keyFile, prodCAFile, ErrProdKey)
+		}
+	}
+	if issuedByAny(s, prodCAs) {
+		return nil, fmt.Errorf("load development signer: %q chains to the production CA %s: %w", s.Cert.Subject.String(), prodCAFile, ErrProdKey)
+	}
+	return s, nil
+}
+
+// distinctCAs refuses production and development CAs that share a key.
+func distinctCAs(prodCAs, devCAs []*x509.Certificate, prodFile, devFile string) error {
+	for _, dc := range devCAs {
+		for _, pc := range prodCAs {
+			if publicKeysEqual(dc.PublicKey, pc.PublicKey) {
+				return fmt.Errorf("%s and %s: %w", prodFile, devFile, ErrSameCA)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Signer) checkKey() error {

@@ -124,7 +124,8 @@ type VerifyOptions struct {
 // against XC-REPOSITORY's packages: line, the XC-SIGNATURE over XC-REPOSITORY
 // against the production CA (and the dev CA only with AllowDev), then each
 // listed file's size and digest. The error is for failures to run at all
-// (unreadable CA, cancelled context); what is wrong with the repository is in
+// (unreadable CA, cancelled context, production and development CA with one
+// key: ErrSameCA); what is wrong with the repository is in
 // the Result.
 func Verify(ctx context.Context, packagesDir string, opts VerifyOptions) (*Result, error) {
 	if opts.ProdCAFile == "" {
@@ -133,6 +134,17 @@ func Verify(ctx context.Context, packagesDir string, opts VerifyOptions) (*Resul
 	prod, err := certPool(opts.ProdCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("verify repository: %w", err)
+	}
+	// With one key for both CAs a development signature would pass as a
+	// release: refuse to judge rather than accept it.
+	if opts.DevCAFile != "" {
+		prodCAs, perr := keyfile.ReadCertificates(opts.ProdCAFile)
+		devCAs, derr := keyfile.ReadCertificates(opts.DevCAFile)
+		if perr == nil && derr == nil {
+			if err := distinctCAs(prodCAs, devCAs, opts.ProdCAFile, opts.DevCAFile); err != nil {
+				return nil, fmt.Errorf("verify repository: %w", err)
+			}
+		}
 	}
 	var dev *x509.CertPool
 	if opts.AllowDev {

@@ -61,7 +61,7 @@ func Doctor(ctx context.Context) error {
 	})
 }
 
-// Migrate converts an OpenXT .config into xtbuild.toml.
+// Migrate converts an OpenXT .config, an openxt-manifest XML or a bordel template or build dir into xtbuild.toml.
 func Migrate(ctx context.Context, path string) error {
 	ctx, stop := interruptContext()
 	defer stop()
@@ -80,25 +80,35 @@ func outputConfigPath() string {
 }
 
 func migrate(src, dst string, force bool) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
+	if _, err := os.Stat(src); err != nil {
 		return exitcode.UsageError(fmt.Errorf("migrate: %w", err))
 	}
 	if err := refuseOverwrite(dst, force); err != nil {
 		return err
 	}
-	srcDir, _ := filepath.Abs(filepath.Dir(src))
 	dstDir, _ := filepath.Abs(filepath.Dir(dst))
-	m, err := config.Migrate(data, srcDir, dstDir)
+	// An OpenXT .config, an openxt-manifest XML or a bordel template or
+	// build dir, told apart by content.
+	m, err := config.MigratePath(src, dstDir)
 	if err != nil {
-		return err
+		return exitcode.UsageError(err)
 	}
 	if err := atomicfile.WriteFile(dst, m.TOML, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(Stdout, "wrote %s from %s\n", dst, src)
+	fmt.Fprintf(Stdout, "wrote %s from %s (%s)\n", dst, src, m.Kind)
 	for _, n := range m.Notes {
-		fmt.Fprintf(Stdout, "  %s:%d: %s\n", src, n.Line, n.Text)
+		where := src
+		if n.File != "" {
+			where = filepath.Join(src, n.File)
+			if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
+				where = src
+			}
+		}
+		if n.Line > 0 {
+			where = fmt.Sprintf("%s:%d", where, n.Line)
+		}
+		fmt.Fprintf(Stdout, "  %s: %s\n", where, n.Text)
 	}
 	return nil
 }

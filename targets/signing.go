@@ -16,7 +16,7 @@ import (
 
 func init() { extraKinds[config.KindShip] = shipStep }
 
-// Keys creates the OpenXT signing inputs in paths.certs_dir.
+// Keys creates the OpenXT signing inputs and the kernel module signing pair in paths.certs_dir.
 func Keys(ctx context.Context) error {
 	return run(func(ctx context.Context, e *steps.Env) error {
 		c := e.Config
@@ -25,8 +25,14 @@ func Keys(ctx context.Context) error {
 		if err := signing.GenerateKeys(ctx, dir, opts); err != nil {
 			return err
 		}
+		// The kernel module signing pair bordel's `certs create` also makes
+		// (KERNEL_MODULE_SIG_CERT / KERNEL_MODULE_SIG_KEY).
+		mk, err := signing.GenerateModuleSigningKey(ctx, dir, opts)
+		if err != nil {
+			return err
+		}
 		k := signing.KeyPaths(dir)
-		for _, f := range []string{k.ProdCACert, k.ProdCAKey, k.DevCACert, k.DevCAKey, k.DevSigningCert, k.DevSigningKey} {
+		for _, f := range []string{k.ProdCACert, k.ProdCAKey, k.DevCACert, k.DevCAKey, k.DevSigningCert, k.DevSigningKey, mk.Cert, mk.Key} {
 			e.Term.Printf("%s", f)
 		}
 		return nil
@@ -61,7 +67,8 @@ func repoMeta(c *config.Config) signing.RepoMeta {
 // signDev writes and dev-signs the repository from raw/.
 func signDev(ctx context.Context, e *steps.Env) error {
 	c := e.Config
-	s, err := signing.LoadSigner(c.Abs(c.Signing.DevSigningCert), c.Abs(c.Signing.DevSigningKey), passphraseEnv(c))
+	// Never the production key on the development path.
+	s, err := signing.LoadDevSigner(c.Abs(c.Signing.DevSigningCert), c.Abs(c.Signing.DevSigningKey), passphraseEnv(c), c.Abs(c.Signing.ProdCACert), c.Abs(c.Signing.DevCACert))
 	if err != nil {
 		return err
 	}

@@ -57,3 +57,38 @@ func TestKeysSignVerify(t *testing.T) {
 		t.Errorf("verify after a flipped byte = %d\n%s", code, out)
 	}
 }
+
+// The development signing path refuses the production CA's files: before,
+// plain `sign` succeeded with them and `verify` without XTBUILD_DEV then
+// accepted the "development" build as a release.
+func TestSignRefusesProductionKeyOnDevPath(t *testing.T) {
+	dir := t.TempDir()
+	if _, errOut, code := runBin(t, dir, nil, "keys"); code != 0 {
+		t.Fatalf("keys: %d\n%s", code, errOut)
+	}
+	for _, k := range []string{"kernel_key.pem", "kernel_cert.pem"} {
+		st, err := os.Stat(filepath.Join(dir, "certs", k))
+		if err != nil {
+			t.Fatalf("keys made no %s: %v", k, err)
+		}
+		if k == "kernel_key.pem" && st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v", k, st.Mode().Perm())
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "xtbuild.toml"), []byte("[signing]\ndev_signing_cert = \"certs/prod-cacert.pem\"\ndev_signing_key = \"certs/prod-cakey.pem\"\n"), 0o644)
+	raw := filepath.Join(dir, "build-output", "openxt-dev--master", "raw")
+	os.MkdirAll(raw, 0o755)
+	for _, f := range []string{"control.tar.bz2", "dom0-rootfs.ext3.gz", "uivm-rootfs.ext3.vhd.gz", "ndvm-rootfs.ext3.disk.vhd.gz"} {
+		os.WriteFile(filepath.Join(raw, f), []byte(strings.Repeat(f, 100)), 0o644)
+	}
+	out, errOut, code := runBin(t, dir, nil, "sign")
+	if code == 0 || !strings.Contains(errOut, "production key used for a development signature") {
+		t.Fatalf("sign with the production key on the dev path: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "build-output", "openxt-dev--master", "repository", "packages.main", "XC-SIGNATURE")); err == nil {
+		t.Error("a signature was written")
+	}
+	if _, _, code := runBin(t, dir, nil, "verify"); code == 0 {
+		t.Error("verify without XTBUILD_DEV accepted the repository")
+	}
+}
