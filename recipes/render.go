@@ -153,7 +153,7 @@ func toolsRecipe(o Options, r release, licMD5 string) *writer {
 	var srcURI []string
 	repoDir, repoBase := path.Dir(RepoImport), path.Base(RepoImport)
 	localBase := ""
-	vendorSubdir := "${BP}/src/${GO_IMPORT}"
+	vendorSubdir := "${BPN}/src/${GO_IMPORT}"
 	switch o.Source.Kind {
 	case SourceGit:
 		u, proto, _ := gitFetchURL(o.Source.URL)
@@ -163,22 +163,26 @@ func toolsRecipe(o Options, r release, licMD5 string) *writer {
 		}
 		// Explicit destsuffix: the same place on every release, whatever
 		// go.bbclass's unpack does by default.
-		srcURI = append(srcURI, u+";protocol="+proto+";"+branch+";destsuffix=${BP}/src/"+RepoImport+"/")
+		srcURI = append(srcURI, u+";protocol="+proto+";"+branch+";destsuffix=${BPN}/src/"+RepoImport+"/")
 	case SourceLocal:
 		localBase = filepath.Base(o.Source.LocalPath)
 		w.line("# Development build from a local checkout: the whole tree is copied, so keep")
 		w.line("# build directories out of it.")
 		w.set("FILESEXTRAPATHS"+sep(r)+"prepend", ":=", filepath.Dir(o.Source.LocalPath)+":")
-		srcURI = append(srcURI, "file://"+localBase+";subdir=${BP}/src/"+repoDir)
+		srcURI = append(srcURI, "file://"+localBase+";subdir=${BPN}/src/"+repoDir)
 		// The copied directory keeps its own name; unpacking the vendor
 		// tree into the final path first would make the rename below move
 		// the checkout inside it. So the vendor tree waits beside it.
-		vendorSubdir = "${BP}/" + vendorUnpackDir
+		vendorSubdir = "${BPN}/" + vendorUnpackDir
 	}
 	if o.Vendor.URL != "" {
 		srcURI = append(srcURI, o.Vendor.URL+";name=vendor;subdir="+vendorSubdir)
 	}
 	w.list("SRC_URI", "=", srcURI)
+	w.line("# ${BPN}, not ${BP}: BP holds PV, and PV holds SRCPV before nanbield, which the")
+	w.line("# fetcher computes from SRC_URI: a ${BP} in a SRC_URI parameter recursed on")
+	w.line("# dunfell's BitBake 1.46 (\"maximum recursion depth exceeded\" while parsing).")
+	w.set("S", "=", "${WORKDIR}/${BPN}")
 	switch o.Source.Kind {
 	case SourceGit:
 		w.set("SRCREV", "=", o.Source.SRCREV)

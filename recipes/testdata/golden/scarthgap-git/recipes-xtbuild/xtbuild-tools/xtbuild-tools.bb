@@ -21,9 +21,13 @@ GO_IMPORT = "github.com/xtbuild/xtbuild/tools"
 GO_INSTALL = "${GO_IMPORT}/cmd/xt"
 
 SRC_URI = " \
-    git://github.com/xtbuild/xtbuild.git;protocol=https;branch=main;destsuffix=${BP}/src/github.com/xtbuild/xtbuild/ \
-    https://mirror.example.org/xtbuild/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz;name=vendor;subdir=${BP}/src/${GO_IMPORT} \
+    git://github.com/xtbuild/xtbuild.git;protocol=https;branch=main;destsuffix=${BPN}/src/github.com/xtbuild/xtbuild/ \
+    https://mirror.example.org/xtbuild/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz;name=vendor;subdir=${BPN}/src/${GO_IMPORT} \
     "
+# ${BPN}, not ${BP}: BP holds PV, and PV holds SRCPV before nanbield, which the
+# fetcher computes from SRC_URI: a ${BP} in a SRC_URI parameter recursed on
+# dunfell's BitBake 1.46 ("maximum recursion depth exceeded" while parsing).
+S = "${WORKDIR}/${BPN}"
 SRCREV = "837473c275e7e6347645d770e75395d126286bdc"
 PV = "0.1+git"
 SRC_URI[vendor.sha256sum] = "5f2b8d3c0f4e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"

@@ -22,9 +22,13 @@ GO_INSTALL = "${GO_IMPORT}/cmd/xt"
 # build directories out of it.
 FILESEXTRAPATHS:prepend := "/work/src:"
 SRC_URI = " \
-    file://main;subdir=${BP}/src/github.com/xtbuild \
-    file:///work/src/mirror/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz;name=vendor;subdir=${BP}/xtbuild-vendor \
+    file://main;subdir=${BPN}/src/github.com/xtbuild \
+    file:///work/src/mirror/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz;name=vendor;subdir=${BPN}/xtbuild-vendor \
     "
+# ${BPN}, not ${BP}: BP holds PV, and PV holds SRCPV before nanbield, which the
+# fetcher computes from SRC_URI: a ${BP} in a SRC_URI parameter recursed on
+# dunfell's BitBake 1.46 ("maximum recursion depth exceeded" while parsing).
+S = "${WORKDIR}/${BPN}"
 PV = "0.0+local"
 SRC_URI[vendor.sha256sum] = "5f2b8d3c0f4e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"
 
