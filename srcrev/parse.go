@@ -2,6 +2,7 @@ package srcrev
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,17 +147,21 @@ type parser struct {
 }
 
 func (p *parser) file(s *store, path string) error {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	return p.text(s, path, data)
+}
+
+// text reads the statements of data, a file at path (for includes).
+func (p *parser) text(s *store, path string, data []byte) error {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > 30 {
 		return fmt.Errorf("%s: includes nest too deep", path)
 	}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	var lines []string
 	for sc.Scan() {

@@ -10,7 +10,9 @@
 package srcrev
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path"
@@ -69,7 +71,9 @@ func NewScanner(layerDirs []string) (*Scanner, error) {
 	s := &Scanner{layers: layerDirs, global: newStore(), p: &parser{bbpath: layerDirs}}
 	for _, d := range layerDirs {
 		s.global.setVar("LAYERDIR", d)
-		if err := s.p.file(s.global, filepath.Join(d, "conf", "layer.conf")); err != nil {
+		if err := s.p.file(s.global, filepath.Join(d, "conf", "layer.conf")); errors.Is(err, fs.ErrNotExist) {
+			continue // not a layer (yet): BitBake will say so
+		} else if err != nil {
 			return nil, fmt.Errorf("layer %s: %w", d, err)
 		}
 		// BBFILES of this layer, expanded now while LAYERDIR is its own.
@@ -95,6 +99,12 @@ func (s *Scanner) Conf(name string) error {
 		}
 	}
 	return s.p.file(s.global, p)
+}
+
+// ConfText reads configuration text, e.g. the local.conf about to be
+// written, as if it were the file at path.
+func (s *Scanner) ConfText(path string, text []byte) error {
+	return s.p.text(s.global, path, text)
 }
 
 // Distro reads conf/distro/${DISTRO}.conf when a layer has it.
