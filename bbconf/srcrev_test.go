@@ -1,11 +1,15 @@
 package bbconf
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/xtbuild/xtbuild/bbsyntax"
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/testenv"
 )
 
 func TestSrcrevConf(t *testing.T) {
@@ -66,4 +70,68 @@ func TestSrcrevConf(t *testing.T) {
 			t.Errorf("accepted %+v", bad)
 		}
 	}
+}
+
+// srcrevEvalScript parses a conf file with real BitBake and prints, for
+// each "PN VAR" argument pair, VAR's value in that recipe's override
+// context, then PREMIRRORS.
+const srcrevEvalScript = `
+import sys, os
+sys.path.insert(0, os.path.join(os.environ["BITBAKE_DIR"], "lib"))
+import bb.data, bb.parse
+import bb.parse.parse_py.ConfHandler
+fn, pairs = sys.argv[1], sys.argv[2:]
+for i in range(0, len(pairs), 2):
+    d = bb.data.init()
+    d.setVar("PN", pairs[i])
+    d.setVar("OVERRIDES", "pn-${PN}")
+    bb.parse.parse_py.ConfHandler.handle(fn, d, 0)
+    print(d.getVar(pairs[i+1]))
+print(" ".join(d.getVar("PREMIRRORS").split()))
+`
+
+// TestSrcrevConfRealBitBake: real BitBake (BITBAKE_DIR; 1.x is taken as
+// dunfell, 2.x as scarthgap) reads the pins as each recipe's SRCREV and the
+// premirror as PREMIRRORS.
+func TestSrcrevConfRealBitBake(t *testing.T) {
+	dir := testenvNeedBitbake(t)
+	release := "scarthgap"
+	if v, _ := os.ReadFile(filepath.Join(dir, "lib", "bb", "__init__.py")); strings.Contains(string(v), `__version__ = "1.`) {
+		release = "dunfell"
+	}
+	c, err := config.Parse("xtbuild.toml", []byte("[build]\nrelease = \""+release+"\"\n"), "/srv/xtbuild", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const a, b = "0123456789abcdef0123456789abcdef01234567", "89abcdef0123456789abcdef0123456789abcdef"
+	conf, err := SrcrevConf(c, []SrcrevPin{{"xen", "SRCREV", a}, {"multi", "SRCREV_ts", b}},
+		[]GitPremirror{{"git://xenbits.xen.org/xen.git", "/srv/git/xen.git"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := filepath.Join(t.TempDir(), "xtbuild-srcrev.conf")
+	// A recipe's own SRCREV = "${AUTOREV}" comes first; the pin must win.
+	if err := os.WriteFile(fn, append([]byte("SRCREV = \"${AUTOREV}\"\nSRCREV_ts = \"${AUTOREV}\"\n"), conf...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("python3", "-c", srcrevEvalScript, fn, "xen", "SRCREV", "multi", "SRCREV_ts", "other", "SRCREV")
+	cmd.Env = append(os.Environ(), "BITBAKE_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("BitBake (%s): %v\n%s", release, err, out)
+	}
+	got := strings.Split(strings.TrimSpace(string(out)), "\n")
+	want := []string{a, b, "${AUTOREV}", "git://xenbits.xen.org/xen.git git:///srv/git/xen.git;protocol=file \\n"}
+	if len(got) != len(want) {
+		t.Fatalf("BitBake %s printed %q, want %q", release, got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("BitBake %s: line %d = %q, want %q", release, i, got[i], want[i])
+		}
+	}
+}
+
+func testenvNeedBitbake(t *testing.T) string {
+	return testenv.NeedEnv(t, "BITBAKE_DIR", "a BitBake checkout (1.46 for dunfell syntax, 2.x for colon overrides)")
 }
