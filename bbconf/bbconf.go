@@ -242,6 +242,9 @@ func LocalConf(c *config.Config, buildName string) ([]byte, error) {
 		w.set("XENCLIENT_BUILD_SRC_PACKAGES", "=", "1")
 		w.set("XENCLIENT_COLLECT_SRC_INFO", "=", "1")
 	}
+	w.blank()
+	w.comment("Pins of the recipes that follow branch heads, written by setupoe (srcrev.go).")
+	w.raw("include " + SrcrevConfFile)
 	if len(c.LocalConf.Extra) > 0 {
 		w.blank()
 		w.comment("[local_conf] extra")

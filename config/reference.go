@@ -42,6 +42,11 @@ func Reference() []byte {
 			fmt.Fprintf(&b, "\n## `[[%s]]`\n\n%s\n\n", name, f.Tag.Get("doc"))
 			fieldTable(&b, f.Type.Elem(), reflect.Value{}, false)
 		case reflect.Map:
+			if f.Type.Elem().Kind() != reflect.Struct {
+				// A plain table of values, e.g. [srcrev] recipe = "commit".
+				fmt.Fprintf(&b, "\n## `[%s]`\n\n%s Each value is a %s.\n", name, f.Tag.Get("doc"), typeName(f.Type.Elem()))
+				continue
+			}
 			fmt.Fprintf(&b, "\n## `[%s.<name>]`\n\n%s\n\n", name, f.Tag.Get("doc"))
 			fieldTable(&b, f.Type.Elem(), reflect.Value{}, false)
 		}

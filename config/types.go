@@ -3,20 +3,21 @@ package config
 // Config is the whole typed configuration. The `doc` tags are the source of
 // docs/config.md (see Reference); keep them one or two sentences.
 type Config struct {
-	Build     Build            `toml:"build" doc:"What is built and how it is named (OpenXT's BRANCH, ID, NAME_SITE, BUILD_TYPE, STEPS)."`
-	Version   Version          `toml:"version" doc:"Product version numbers (OpenXT's version file)."`
-	Paths     Paths            `toml:"paths" doc:"Where things live. Relative paths are relative to the config file's directory and may not escape it."`
-	Mirrors   Mirrors          `toml:"mirrors" doc:"Source, git and sstate mirrors, hash equivalence and PR servers, offline builds."`
-	Signing   Signing          `toml:"signing" doc:"Repository signing certificates and keys (OpenXT's REPO_*_CACERT, REPO_DEV_SIGNING_*)."`
-	Upload    Upload           `toml:"upload" doc:"Where finished builds and the shared download cache go."`
-	LocalConf LocalConf        `toml:"local_conf" doc:"Extra settings for the generated conf/local.conf."`
-	Host      Host             `toml:"host" doc:"Host requirements checked by doctor."`
-	Layers    []Layer          `toml:"layer" doc:"Layer repositories, in BBLAYERS order. A [[layer]] list in your file replaces the profile's list."`
-	Steps     map[string]Step  `toml:"steps" doc:"Step definitions, keyed by step name. Keys you set are merged into the profile's step of that name; a new name adds a step."`
-	Boards    map[string]Board `toml:"boards" doc:"Target board profiles: a MACHINE, an image and the layers and tools it needs."`
-	Buildbot  Buildbot         `toml:"buildbot" doc:"The buildbot master configuration buildbot:config generates (one builder running the steps)."`
-	ACMs      []ACM            `toml:"acm" doc:"License-walled files (Intel SINIT ACMs) that must be dropped into the mirror by hand."`
-	Recipes   Recipes          `toml:"recipes" doc:"The generated layer that bakes xtbuild's tools (the xt binary) into images."`
+	Build     Build             `toml:"build" doc:"What is built and how it is named (OpenXT's BRANCH, ID, NAME_SITE, BUILD_TYPE, STEPS)."`
+	Version   Version           `toml:"version" doc:"Product version numbers (OpenXT's version file)."`
+	Paths     Paths             `toml:"paths" doc:"Where things live. Relative paths are relative to the config file's directory and may not escape it."`
+	Mirrors   Mirrors           `toml:"mirrors" doc:"Source, git and sstate mirrors, hash equivalence and PR servers, offline builds."`
+	Signing   Signing           `toml:"signing" doc:"Repository signing certificates and keys (OpenXT's REPO_*_CACERT, REPO_DEV_SIGNING_*)."`
+	Upload    Upload            `toml:"upload" doc:"Where finished builds and the shared download cache go."`
+	LocalConf LocalConf         `toml:"local_conf" doc:"Extra settings for the generated conf/local.conf."`
+	Host      Host              `toml:"host" doc:"Host requirements checked by doctor."`
+	Layers    []Layer           `toml:"layer" doc:"Layer repositories, in BBLAYERS order. A [[layer]] list in your file replaces the profile's list."`
+	Steps     map[string]Step   `toml:"steps" doc:"Step definitions, keyed by step name. Keys you set are merged into the profile's step of that name; a new name adds a step."`
+	Boards    map[string]Board  `toml:"boards" doc:"Target board profiles: a MACHINE, an image and the layers and tools it needs."`
+	Buildbot  Buildbot          `toml:"buildbot" doc:"The buildbot master configuration buildbot:config generates (one builder running the steps)."`
+	ACMs      []ACM             `toml:"acm" doc:"License-walled files (Intel SINIT ACMs) that must be dropped into the mirror by hand."`
+	Recipes   Recipes           `toml:"recipes" doc:"The generated layer that bakes xtbuild's tools (the xt binary) into images."`
+	Srcrev    map[string]string `toml:"srcrev" doc:"Commits for recipes that follow a branch (SRCREV = \"${AUTOREV}\"), keyed by recipe (or recipe:name for a named SRC_URI entry); they win over what setupoe resolves and pin recipes it does not find."`
 
 	// Source says where this configuration came from; not part of the TOML.
 	Source Source `toml:"-"`
@@ -94,6 +95,7 @@ type Mirrors struct {
 	HashServe         string   `bb:"data" toml:"hashserve" doc:"BB_HASHSERVE: hash equivalence server (host:port, unix://path or auto)."`
 	HashServeUpstream string   `bb:"data" toml:"hashserve_upstream" doc:"BB_HASHSERVE_UPSTREAM for a local auto server."`
 	PRServ            string   `bb:"data" toml:"prserv" doc:"PRSERV_HOST: PR server (host:port or localhost:0)."`
+	GitDir            string   `bb:"data" toml:"git_dir" doc:"Directory of bare git mirrors named <repository>.git (as the poller keeps them): setupoe resolves AUTOREV recipes' branches there and writes PREMIRRORS to them."`
 }
 
 // Signing points at the four OpenXT inputs plus the release signer.

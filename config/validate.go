@@ -113,6 +113,7 @@ func validate(c *Config, file string, kl keyLines, env map[string]string) Errors
 	}
 	v.validateBoards(c)
 	v.validateMirrorConfig(c)
+	v.validateSrcrev(c)
 	v.validateRecipes(c.Recipes)
 	seenACM := map[string]bool{}
 	for i, a := range c.ACMs {

@@ -20,6 +20,9 @@ import (
 type Lock struct {
 	LayersHash string        `toml:"layers_hash"`
 	Layers     []LockedLayer `toml:"layer"`
+	// Srcrevs are the recipes that follow a branch head (${AUTOREV}),
+	// fixed by setupoe (see lock_srcrev.go and the srcrev package).
+	Srcrevs []LockedSrcrev `toml:"srcrev,omitempty"`
 }
 
 // LockedLayer is one layer's recorded revision.

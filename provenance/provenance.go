@@ -51,6 +51,9 @@ const (
 const (
 	prefixLayer  = "layer:"
 	prefixMirror = "mirror:"
+	// prefixSrcrev names a recipe source that follows a branch, pinned by
+	// setupoe (xtbuild.lock [[srcrev]]): srcrev:<recipe>[:<name>].
+	prefixSrcrev = "srcrev:"
 	prefixACM    = "acm:"
 	prefixCert   = "certificate:"
 	lockResource = "xtbuild.lock"
@@ -206,6 +209,18 @@ func dependencies(d *config.Config) ([]*ita.ResourceDescriptor, error) {
 		deps = append(deps, &ita.ResourceDescriptor{
 			Name: prefixLayer + l.Name, Uri: gitURI(l.URL), Digest: map[string]string{"gitCommit": l.Commit}, Annotations: ann,
 		})
+	}
+	for _, x := range lock.Srcrevs {
+		name := x.Recipe
+		if x.Name != "" {
+			name += ":" + x.Name
+		}
+		ann, _ := structpb.NewStruct(map[string]any{"url": x.URL, "branch": x.Branch, "from": x.From})
+		dep := &ita.ResourceDescriptor{Name: prefixSrcrev + name, Digest: map[string]string{"gitCommit": x.Commit}, Annotations: ann}
+		if x.URL != "" {
+			dep.Uri = gitURI(x.URL)
+		}
+		deps = append(deps, dep)
 	}
 	deps = append(deps, &ita.ResourceDescriptor{Name: lockResource, Digest: map[string]string{"sha256": sum(lockData)}, Content: lockData, MediaType: "application/toml"})
 

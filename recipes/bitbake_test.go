@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -18,9 +19,10 @@ const bitbakeRepo = "/work/.mirror/openembedded+bitbake/repo"
 
 // bitbakeScript parses each file named on stdin with the given BitBake's
 // own parser: statements only for recipes (inherit needs OE's classes),
-// statements and evaluation for layer.conf and image bbappends, which are
-// plain assignments. It prints, per file, the error ("" if none) and the
-// value of the variable asked for after evaluation.
+// statements and evaluation for layer.conf, which holds plain assignments.
+// PN is set as given, with OVERRIDES = "pn-${PN}" as in a recipe's context.
+// It prints, per file, the error ("" if none) and the value of the variable
+// asked for after evaluation.
 const bitbakeScript = `
 import sys, json, logging
 sys.path.insert(0, sys.argv[1])
@@ -28,7 +30,7 @@ import bb, bb.parse, bb.data
 from bb.parse.parse_py import ConfHandler, BBHandler
 logging.disable(logging.CRITICAL)
 out = []
-for path, var in json.load(sys.stdin):
+for path, var, pn in json.load(sys.stdin):
     for g in ("__infunc__", "__body__", "__residue__"):
         setattr(BBHandler, g, [])
     BBHandler.__inpython__ = False
@@ -36,7 +38,8 @@ for path, var in json.load(sys.stdin):
     BBHandler.cached_statements = {}
     d = bb.data.init()
     d.setVar("LAYERDIR", "/layer")
-    d.setVar("PN", "xtbuild-tools")
+    d.setVar("PN", pn)
+    d.setVar("OVERRIDES", "pn-${PN}")
     val = None
     try:
         if path.endswith(".conf"):
@@ -94,17 +97,24 @@ func TestGeneratedLayerWithRealBitBake(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			names := sortedKeys(files)
-			var in [][2]string
-			for _, n := range names {
-				v := ""
-				switch {
-				case n == "conf/layer.conf":
-					v = "LAYERSERIES_COMPAT_" + Collection
-				case strings.HasSuffix(n, ".bbappend"):
-					v = "IMAGE_INSTALL"
+			// Every file parsed once; layer.conf evaluated in the context of
+			// each configured image, of an image without tools and of an
+			// image nobody configured.
+			type query struct{ file, variable, pn string }
+			var qs []query
+			for _, n := range sortedKeys(files) {
+				if n == "conf/layer.conf" {
+					continue
 				}
-				in = append(in, [2]string{filepath.Join(o.Dir, filepath.FromSlash(n)), v})
+				qs = append(qs, query{n, "", RecipeName})
+			}
+			qs = append(qs, query{"conf/layer.conf", "LAYERSERIES_COMPAT_" + Collection, RecipeName})
+			for _, img := range append(sortedImageNames(), "core-image-minimal") {
+				qs = append(qs, query{"conf/layer.conf", "IMAGE_INSTALL", img})
+			}
+			var in [][3]string
+			for _, q := range qs {
+				in = append(in, [3]string{filepath.Join(o.Dir, filepath.FromSlash(q.file)), q.variable, q.pn})
 			}
 			data, _ := json.Marshal(in)
 			cmd := exec.Command("python3", "-c", bitbakeScript, lib)
@@ -116,33 +126,41 @@ func TestGeneratedLayerWithRealBitBake(t *testing.T) {
 				t.Fatalf("BitBake %s parser: %v\n%s", r.Bitbake, err, stderr.String())
 			}
 			var res [][2]*string
-			if err := json.Unmarshal(out, &res); err != nil || len(res) != len(names) {
+			if err := json.Unmarshal(out, &res); err != nil || len(res) != len(qs) {
 				t.Fatalf("parser output %s: %v", out, err)
 			}
-			for i, n := range names {
+			for i, q := range qs {
 				if e := res[i][0]; e != nil && *e != "" {
-					t.Errorf("BitBake %s rejects %s: %s", r.Bitbake, n, *e)
+					t.Errorf("BitBake %s rejects %s: %s", r.Bitbake, q.file, *e)
 					continue
 				}
 				val := ""
 				if res[i][1] != nil {
 					val = *res[i][1]
 				}
-				switch {
-				case n == "conf/layer.conf":
+				switch q.variable {
+				case "LAYERSERIES_COMPAT_" + Collection:
 					if val != r.Name {
 						t.Errorf("LAYERSERIES_COMPAT = %q, want %q", val, r.Name)
 					}
-				case strings.HasSuffix(n, ".bbappend"):
-					img := strings.TrimSuffix(filepath.Base(n), ".bbappend")
-					want := imagePackages(sampleImages[img])
+				case "IMAGE_INSTALL":
+					want := imagePackages(sampleImages[q.pn])
 					if got := strings.Fields(val); strings.Join(got, " ") != strings.Join(want, " ") {
-						t.Errorf("%s: IMAGE_INSTALL after BitBake %s evaluation = %q, want %q", n, r.Bitbake, val, want)
+						t.Errorf("IMAGE_INSTALL of %s after BitBake %s evaluation = %q, want %q", q.pn, r.Bitbake, val, want)
 					}
 				}
 			}
 		})
 	}
+}
+
+func sortedImageNames() []string {
+	var n []string
+	for img := range sampleImages {
+		n = append(n, img)
+	}
+	sort.Strings(n)
+	return n
 }
 
 // imagePackages is what an image with these tools must end up installing.

@@ -31,8 +31,8 @@ func fixtureRepo(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return commitFiles(t, dir, map[string]string{
-		"LICENSE": string(lic),
-		"go.mod":  "module github.com/xtbuild/xtbuild\n\ngo 1.22\n",
+		"LICENSE":      string(lic),
+		"tools/go.mod": "module github.com/xtbuild/xtbuild/tools\n\ngo 1.22\n",
 	}, "fixture")
 }
 
@@ -75,6 +75,14 @@ func commitFiles(t *testing.T, dir string, files map[string]string, msg string) 
 	return h.String()
 }
 
+// fixtureVendorLicenses stand for what VendoredLicenses finds (that is
+// tested against a real `go mod vendor` in TestVendorTarball).
+var fixtureVendorLicenses = []ModuleLicense{
+	{Module: "github.com/google/go-tpm", Path: "vendor/github.com/google/go-tpm/LICENSE", MD5: "175792518e4ac015ab6696d16c4f607e", SPDX: "Apache-2.0"},
+	{Module: "golang.org/x/sys", Path: "vendor/golang.org/x/sys/LICENSE", MD5: "7998cb338f82d15c0eff93b7004d272a", SPDX: "BSD-3-Clause"},
+	{Module: "golang.org/x/term", Path: "vendor/golang.org/x/term/LICENSE", MD5: "7998cb338f82d15c0eff93b7004d272a", SPDX: "BSD-3-Clause"},
+}
+
 const fixtureVendorSHA = "5f2b8d3c0f4e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"
 
 // sampleImages is the OpenXT-like configuration of the issue: TPM and TXT
@@ -93,11 +101,12 @@ func gitOptions(t *testing.T, release string) Options {
 	root := filepath.Join(t.TempDir(), "xtbuild")
 	rev := fixtureRepo(t, root)
 	return Options{
-		Dir:        filepath.Join(t.TempDir(), DefaultDir),
-		Release:    release,
-		Images:     sampleImages,
-		Source:     Source{Kind: SourceGit, URL: "https://github.com/xtbuild/xtbuild.git", Branch: "main", SRCREV: rev},
-		Vendor:     Vendor{URL: "https://mirror.example.org/xtbuild/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz", SHA256: fixtureVendorSHA},
+		Dir:     filepath.Join(t.TempDir(), DefaultDir),
+		Release: release,
+		Images:  sampleImages,
+		Source:  Source{Kind: SourceGit, URL: "https://github.com/xtbuild/xtbuild.git", Branch: "main", SRCREV: rev},
+		Vendor: Vendor{URL: "https://mirror.example.org/xtbuild/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz", SHA256: fixtureVendorSHA,
+			Licenses: fixtureVendorLicenses},
 		ModuleRoot: root, LicenseFile: "LICENSE", License: "MIT", Version: "0.1",
 		LayerDepends: []string{"core", "xenclient"},
 	}
@@ -121,6 +130,7 @@ func localOptions(t *testing.T, release string) Options {
 		Release: release,
 		Images:  map[string][]string{"xenclient-dom0-image": {"tpm", "txt"}},
 		Source:  Source{Kind: SourceLocal, LocalPath: root},
+		Vendor:  Vendor{URL: "file:///work/src/mirror/xtbuild-vendor-5f2b8d3c0f4e6a7b.tar.gz", SHA256: fixtureVendorSHA, Licenses: fixtureVendorLicenses[2:]},
 		// ModuleRoot is where the license is read; LocalPath is only written
 		// into the recipe, so the golden file does not depend on the temp dir.
 		ModuleRoot: tmp, License: "MIT",
@@ -220,7 +230,7 @@ func TestGeneratedFilesParse(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(files) < 4 {
+				if len(files) != 3 {
 					t.Fatalf("only %d files generated: %v", len(files), sortedKeys(files))
 				}
 				for n, b := range files {
@@ -258,24 +268,41 @@ func TestOverrideSyntaxPerRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dom0 := string(files["recipes-images/xtbuild-tools/xenclient-dom0-image.bbappend"])
-	if !strings.Contains(dom0, `IMAGE_INSTALL_append = " xtbuild-tools-tpm xtbuild-tools-txt"`) {
-		t.Errorf("dunfell bbappend:\n%s", dom0)
+	lc := string(files["conf/layer.conf"])
+	if !strings.Contains(lc, `IMAGE_INSTALL_append_pn-xenclient-dom0-image = " xtbuild-tools-tpm xtbuild-tools-txt"`) {
+		t.Errorf("dunfell layer.conf:\n%s", lc)
 	}
 	files, err = Files(context.Background(), gitOptions(t, "kirkstone"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dom0 = string(files["recipes-images/xtbuild-tools/xenclient-dom0-image.bbappend"])
-	if !strings.Contains(dom0, `IMAGE_INSTALL:append = " xtbuild-tools-tpm xtbuild-tools-txt"`) {
-		t.Errorf("kirkstone bbappend:\n%s", dom0)
+	lc = string(files["conf/layer.conf"])
+	if !strings.Contains(lc, `IMAGE_INSTALL:append:pn-xenclient-dom0-image = " xtbuild-tools-tpm xtbuild-tools-txt"`) {
+		t.Errorf("kirkstone layer.conf:\n%s", lc)
 	}
-	all := string(files["recipes-images/xtbuild-tools/xtbuild-test-image.bbappend"])
-	if !strings.Contains(all, `IMAGE_INSTALL:append = " packagegroup-xtbuild-tools"`) {
-		t.Errorf("an image with every tool should get the packagegroup:\n%s", all)
+	if !strings.Contains(lc, `IMAGE_INSTALL:append:pn-xtbuild-test-image = " packagegroup-xtbuild-tools"`) {
+		t.Errorf("an image with every tool should get the packagegroup:\n%s", lc)
 	}
-	if _, ok := files["recipes-images/xtbuild-tools/image-without-tools.bbappend"]; ok {
-		t.Error("an image without tools got a bbappend")
+	if strings.Contains(lc, "image-without-tools") {
+		t.Errorf("an image without tools got a line:\n%s", lc)
+	}
+}
+
+// TestNoDanglingAppends: the layer must not hold a .bbappend for an image,
+// because BitBake stops ("No recipes available for ...") when the
+// configuration's layers do not provide that image, e.g. the tools layer on
+// plain oe-core with an OpenXT image configured.
+func TestNoDanglingAppends(t *testing.T) {
+	for _, r := range []string{"dunfell", "scarthgap"} {
+		files, err := Files(context.Background(), gitOptions(t, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range files {
+			if strings.HasSuffix(n, ".bbappend") {
+				t.Errorf("%s: generated %s, which dangles when no layer provides the image", r, n)
+			}
+		}
 	}
 }
 
@@ -288,7 +315,6 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 	}
 	recipe := string(files[recipeDir+"/"+RecipeName+".bb"])
 	layer := string(files["conf/layer.conf"])
-	bbappend := string(files["recipes-images/xtbuild-tools/xenclient-dom0-image.bbappend"])
 	mutations := []struct {
 		name, src string
 		mode      bbsyntax.Mode
@@ -304,7 +330,7 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 		{"inherit in a conf file", layer + "inherit go\n", bbsyntax.Conf, false},
 		{"function in a conf file", layer + "do_x() {\n\ttrue\n}\n", bbsyntax.Conf, false},
 		{"indented assignment", strings.Replace(layer, "BBFILE_COLLECTIONS", "  BBFILE_COLLECTIONS", 1), bbsyntax.Conf, false},
-		{"old override syntax on scarthgap", strings.Replace(bbappend, "IMAGE_INSTALL:append", "IMAGE_INSTALL_append", 1), bbsyntax.Recipe, true},
+		{"old override syntax on scarthgap", strings.Replace(layer, "IMAGE_INSTALL:append:pn-", "IMAGE_INSTALL_append_pn-", 1), bbsyntax.Conf, true},
 		{"old override function on scarthgap", strings.Replace(recipe, "do_install:append()", "do_install_append()", 1), bbsyntax.Recipe, true},
 	}
 	for _, m := range mutations {
@@ -325,7 +351,9 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 	}
 }
 
-var licChksumRE = regexp.MustCompile(`(?m)^LIC_FILES_CHKSUM = "file://src/\$\{GO_IMPORT\}/([^;]+);md5=([0-9a-f]{32})"$`)
+// licChksumRE finds the project's own license entry: the repository is
+// unpacked at ${S}/src/github.com/xtbuild/xtbuild.
+var licChksumRE = regexp.MustCompile(`(?m)^    file://src/github\.com/xtbuild/xtbuild/([^;]+);md5=([0-9a-f]{32}) \\$`)
 
 // md5sumCLI hashes a file with coreutils' md5sum, independent of our code.
 func md5sumCLI(t *testing.T, path string) string {
@@ -348,7 +376,7 @@ func TestLicenseChecksum(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no LIC_FILES_CHKSUM in the recipe")
 	}
-	// The recipe's path under S/src/${GO_IMPORT} is the file in the checkout.
+	// The recipe's path under S/src/<repository> is the file in the checkout.
 	if got, want := m[2], md5sumCLI(t, filepath.Join(o.ModuleRoot, m[1])); got != want {
 		t.Fatalf("LIC_FILES_CHKSUM md5 %s, md5sum of the license says %s", got, want)
 	}
@@ -488,11 +516,16 @@ func TestImagesFromBoards(t *testing.T) {
 	}
 }
 
-// TestToolCatalogueMatchesXt keeps the catalogue in step with cmd/xt's
-// registry: every link must be an applet name xt dispatches on.
+// TestToolCatalogueMatchesXt keeps the catalogue in step with the registry
+// of tools/cmd/xt (the main package of the tools module the recipe builds):
+// every link must be an applet name xt dispatches on.
 func TestToolCatalogueMatchesXt(t *testing.T) {
 	registered := map[string]bool{}
-	matches, _ := filepath.Glob("../cmd/xt/*.go")
+	main := filepath.Join("..", ModuleDir, "cmd", Binary)
+	matches, _ := filepath.Glob(filepath.Join(main, "*.go"))
+	if len(matches) == 0 {
+		t.Fatalf("no Go files in %s, the package GO_INSTALL names", main)
+	}
 	nameRE := regexp.MustCompile(`register\(applet\{\s*name:\s*"([^"]+)"`)
 	for _, f := range matches {
 		if strings.HasSuffix(f, "_test.go") {

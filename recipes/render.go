@@ -53,7 +53,7 @@ func (w *writer) list(name, op string, entries []string) {
 	w.line("    \"")
 }
 
-func layerConf(o Options, r release) *writer {
+func layerConf(o Options, r release, images []image) *writer {
 	w := newWriter("Layer configuration of the xtbuild tools layer.")
 	prio := o.Priority
 	if prio == 0 {
@@ -72,6 +72,23 @@ func layerConf(o Options, r release) *writer {
 	w.set("LAYERVERSION_"+Collection, "=", "1")
 	w.set("LAYERDEPENDS_"+Collection, "=", strings.Join(deps, " "))
 	w.set("LAYERSERIES_COMPAT_"+Collection, "=", r.Name)
+	if len(images) > 0 {
+		w.blank()
+		w.line("# The tools each image carries. Keyed on the image's PN, not a .bbappend:")
+		w.line("# an image that no configured layer provides is left alone instead of")
+		w.line("# stopping BitBake with \"No recipes available for\" a dangling append.")
+		for _, img := range images {
+			var pkgs []string
+			if len(img.tools) == len(Tools) {
+				pkgs = []string{PackageGroup}
+			} else {
+				for _, t := range img.tools {
+					pkgs = append(pkgs, PackageName(t.Name))
+				}
+			}
+			w.set(r.ov(r.ov("IMAGE_INSTALL", "append"), "pn-"+img.name), "=", " "+strings.Join(pkgs, " "))
+		}
+	}
 	return w
 }
 
@@ -108,7 +125,7 @@ func gitFetchURL(raw string) (string, string, error) {
 var scpRE = regexp.MustCompile(`^([A-Za-z0-9._-]+@[A-Za-z0-9.-]+):(.+)$`)
 
 func toolsRecipe(o Options, r release, licMD5 string) *writer {
-	w := newWriter("The xt multi-call binary (cmd/xt) with one package per tool.")
+	w := newWriter("The xt multi-call binary (tools/cmd/xt) with one package per tool.")
 	lf, _ := o.licensePath()
 	version := o.Version
 	if version == "" {
@@ -116,18 +133,27 @@ func toolsRecipe(o Options, r release, licMD5 string) *writer {
 	}
 	w.set("SUMMARY", "=", "xtbuild platform tools: the xt multi-call binary")
 	w.set("DESCRIPTION", "=", "One static Go binary, xt, carrying the DS1077L oscillator, TPM, TXT and serial tools. Each tool has its own package with busybox-style links to xt.")
-	w.set("HOMEPAGE", "=", "https://"+GoImport)
+	w.set("HOMEPAGE", "=", "https://"+RepoImport)
 	w.set("SECTION", "=", "utils")
-	w.set("LICENSE", "=", o.License)
-	w.set("LIC_FILES_CHKSUM", "=", "file://src/${GO_IMPORT}/"+lf+";md5="+licMD5)
+	w.line("# The project's own license, then those of the vendored Go modules.")
+	w.set("LICENSE", "=", licenseExpr(o.License, o.Vendor.Licenses))
+	lics := []string{"file://src/" + RepoImport + "/" + lf + ";md5=" + licMD5}
+	for _, l := range o.Vendor.Licenses {
+		lics = append(lics, "file://src/${GO_IMPORT}/"+l.Path+";md5="+l.MD5)
+	}
+	w.list("LIC_FILES_CHKSUM", "=", lics)
 	w.blank()
+	w.line("# The tools module (its own go.mod, with a go directive the release's Go")
+	w.line("# accepts) lives in tools/ of the repository, unpacked at ${S}/src/" + RepoImport + ",")
+	w.line("# so go.mod is at ${S}/src/${GO_IMPORT}.")
 	w.set("GO_IMPORT", "=", GoImport)
 	w.set("GO_INSTALL", "=", GoInstall)
 	w.blank()
 
 	var srcURI []string
-	importDir, importBase := path.Dir(GoImport), path.Base(GoImport)
+	repoDir, repoBase := path.Dir(RepoImport), path.Base(RepoImport)
 	localBase := ""
+	vendorSubdir := "${BPN}/src/${GO_IMPORT}"
 	switch o.Source.Kind {
 	case SourceGit:
 		u, proto, _ := gitFetchURL(o.Source.URL)
@@ -137,18 +163,26 @@ func toolsRecipe(o Options, r release, licMD5 string) *writer {
 		}
 		// Explicit destsuffix: the same place on every release, whatever
 		// go.bbclass's unpack does by default.
-		srcURI = append(srcURI, u+";protocol="+proto+";"+branch+";destsuffix=${BP}/src/${GO_IMPORT}/")
+		srcURI = append(srcURI, u+";protocol="+proto+";"+branch+";destsuffix=${BPN}/src/"+RepoImport+"/")
 	case SourceLocal:
 		localBase = filepath.Base(o.Source.LocalPath)
 		w.line("# Development build from a local checkout: the whole tree is copied, so keep")
 		w.line("# build directories out of it.")
 		w.set("FILESEXTRAPATHS"+sep(r)+"prepend", ":=", filepath.Dir(o.Source.LocalPath)+":")
-		srcURI = append(srcURI, "file://"+localBase+";subdir=${BP}/src/"+importDir)
+		srcURI = append(srcURI, "file://"+localBase+";subdir=${BPN}/src/"+repoDir)
+		// The copied directory keeps its own name; unpacking the vendor
+		// tree into the final path first would make the rename below move
+		// the checkout inside it. So the vendor tree waits beside it.
+		vendorSubdir = "${BPN}/" + vendorUnpackDir
 	}
 	if o.Vendor.URL != "" {
-		srcURI = append(srcURI, o.Vendor.URL+";name=vendor;subdir=${BP}/src/${GO_IMPORT}")
+		srcURI = append(srcURI, o.Vendor.URL+";name=vendor;subdir="+vendorSubdir)
 	}
 	w.list("SRC_URI", "=", srcURI)
+	w.line("# ${BPN}, not ${BP}: BP holds PV, and PV holds SRCPV before nanbield, which the")
+	w.line("# fetcher computes from SRC_URI: a ${BP} in a SRC_URI parameter recursed on")
+	w.line("# dunfell's BitBake 1.46 (\"maximum recursion depth exceeded\" while parsing).")
+	w.set("S", "=", "${WORKDIR}/${BPN}")
 	switch o.Source.Kind {
 	case SourceGit:
 		w.set("SRCREV", "=", o.Source.SRCREV)
@@ -174,6 +208,8 @@ func toolsRecipe(o Options, r release, licMD5 string) *writer {
 		w.set("export GOFLAGS", "=", "-mod=vendor")
 	}
 	w.set("export GOPROXY", "=", "off")
+	w.line("# The release's Go must build the module itself, never download a newer one.")
+	w.set("export GOTOOLCHAIN", "=", "local")
 	w.blank()
 
 	pkgs := make([]string, len(Tools))
@@ -194,12 +230,22 @@ func toolsRecipe(o Options, r release, licMD5 string) *writer {
 		w.set(r.ov("RDEPENDS", pkg), "=", "${PN}")
 	}
 	w.blank()
-	if localBase != "" && localBase != importBase {
-		w.line("# The checkout's directory name is not the import path's last element.")
-		w.line("xtbuild_local_rename() {")
-		w.line("\tmv ${S}/src/" + importDir + "/" + localBase + " ${S}/src/${GO_IMPORT}")
+	if o.Source.Kind == SourceLocal {
+		w.line("# Put the copied checkout at ${S}/src/" + RepoImport + " and the vendored")
+		w.line("# modules into the tools module, whatever the checkout's directory is called.")
+		w.line("xtbuild_arrange_sources() {")
+		if localBase != repoBase {
+			w.line("	rm -rf ${S}/src/" + RepoImport)
+			w.line("	mv ${S}/src/" + repoDir + "/" + localBase + " ${S}/src/" + RepoImport)
+		}
+		if o.Vendor.URL != "" {
+			w.line("	rm -rf ${S}/src/${GO_IMPORT}/vendor")
+			w.line("	mv ${S}/" + vendorUnpackDir + "/vendor ${S}/src/${GO_IMPORT}/vendor")
+			w.line("	rmdir ${S}/" + vendorUnpackDir)
+		}
+		w.line("	test -f ${S}/src/${GO_IMPORT}/go.mod")
 		w.line("}")
-		w.set("do_unpack[postfuncs]", "+=", "xtbuild_local_rename")
+		w.set("do_unpack[postfuncs]", "+=", "xtbuild_arrange_sources")
 		w.blank()
 	}
 	w.line(r.ov("do_install", "append") + "() {")
@@ -236,19 +282,5 @@ func groupRecipe(r release) *writer {
 		pkgs[i] = PackageName(t.Name)
 	}
 	w.set(r.ov("RDEPENDS", "${PN}"), "=", strings.Join(pkgs, " "))
-	return w
-}
-
-func imageAppend(r release, img image) *writer {
-	w := newWriter("Tools the xtbuild configuration puts into " + img.name + ".")
-	var pkgs []string
-	if len(img.tools) == len(Tools) {
-		pkgs = []string{PackageGroup}
-	} else {
-		for _, t := range img.tools {
-			pkgs = append(pkgs, PackageName(t.Name))
-		}
-	}
-	w.set(r.ov("IMAGE_INSTALL", "append"), "=", " "+strings.Join(pkgs, " "))
 	return w
 }

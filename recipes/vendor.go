@@ -24,13 +24,16 @@ type VendorFile struct {
 	Name   string // xtbuild-vendor-<first 16 hex digits of sha256>.tar.gz
 	Path   string // where it was written
 	SHA256 string
+	// Licenses are the vendored modules' license files (VendoredLicenses).
+	Licenses []ModuleLicense
 }
 
 // vendorEpoch is the mtime of every tarball member, so the tarball depends
 // on nothing but the vendored files.
 var vendorEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// VendorTarball runs `go mod vendor` for the module at moduleRoot and packs
+// VendorTarball runs `go mod vendor` for the module at moduleRoot (the tools
+// module, not the repository root) and packs
 // the result as a reproducible tar.gz (sorted members, fixed times and
 // owners) named after its sha256 into outDir, the mirror the recipe's
 // SRC_URI is served from. It returns ok=false and writes nothing when the
@@ -55,13 +58,17 @@ func VendorTarball(ctx context.Context, moduleRoot, outDir string) (VendorFile, 
 	if _, err := os.Stat(filepath.Join(vdir, "modules.txt")); err != nil {
 		return VendorFile{}, false, nil
 	}
+	lics, err := VendoredLicenses(tmp)
+	if err != nil {
+		return VendorFile{}, false, err
+	}
 	data, err := packVendor(vdir)
 	if err != nil {
 		return VendorFile{}, false, err
 	}
 	sum := sha256.Sum256(data)
 	hexSum := hex.EncodeToString(sum[:])
-	vf := VendorFile{Name: "xtbuild-vendor-" + hexSum[:16] + ".tar.gz", SHA256: hexSum}
+	vf := VendorFile{Name: "xtbuild-vendor-" + hexSum[:16] + ".tar.gz", SHA256: hexSum, Licenses: lics}
 	vf.Path = filepath.Join(outDir, vf.Name)
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return VendorFile{}, false, fmt.Errorf("create mirror dir: %w", err)

@@ -46,6 +46,12 @@ func SetupOE(ctx context.Context, e *Env) error {
 		return fmt.Errorf("setupoe: %w", err)
 	}
 	newLock := layers.NewLock(c, results)
+	if newLock.Srcrevs, err = lockSources(ctx, e, lock); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("setupoe: %w", err)
+	}
 	if e.Options.Locked {
 		for _, r := range results {
 			if want, _ := lock.Commit(r.Name); want != r.Commit {

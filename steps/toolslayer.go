@@ -24,7 +24,7 @@ func ToolsLayer(ctx context.Context, e *Env) ([]string, error) {
 	}
 	root = c.Abs(root)
 	mirror := c.Abs(c.Paths.Mirror)
-	vf, ok, err := recipes.VendorTarball(ctx, root, mirror)
+	vf, ok, err := recipes.VendorTarball(ctx, filepath.Join(root, recipes.ModuleDir), mirror)
 	if err != nil {
 		return nil, fmt.Errorf("recipes: %w", err)
 	}
@@ -45,7 +45,7 @@ func ToolsLayer(ctx context.Context, e *Env) ([]string, error) {
 		if base == "" {
 			base = "file://" + mirror
 		}
-		opts.Vendor = recipes.Vendor{URL: strings.TrimSuffix(base, "/") + "/" + vf.Name, SHA256: vf.SHA256}
+		opts.Vendor = recipes.Vendor{URL: strings.TrimSuffix(base, "/") + "/" + vf.Name, SHA256: vf.SHA256, Licenses: vf.Licenses}
 	}
 	if opts.Source.Kind == recipes.SourceGit {
 		rev, dirty, err := recipes.HeadCommit(ctx, root)
