@@ -223,6 +223,9 @@ func boardLayers(c *Config, name string, b Board, release string) ([]Layer, erro
 		}
 	}
 	for _, l := range b.Repos {
+		if u, ok := c.Mirrors.Layers[l.Name]; ok {
+			l.URL = u
+		}
 		if l.Kind == "" {
 			l.Kind = "other"
 		}

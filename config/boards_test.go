@@ -75,7 +75,7 @@ func TestEmbeddedBoardsDerive(t *testing.T) {
 		})
 	}
 	// Deriving must not touch the main config.
-	if len(c.Steps) < 5 || c.Build.Release != "scarthgap" || c.Paths.BuildDir != "build" {
+	if len(c.Steps) < 5 || c.Build.Release != "dunfell" || c.Paths.BuildDir != "build" {
 		t.Errorf("main config changed: %+v", c.Build)
 	}
 	nuc, _ := c.ForBoard("nuc-dc53427hye")
@@ -149,13 +149,13 @@ image = "core-image-tpm-initramfs"
 			t.Errorf("%s still board_only in the board build", l.Name)
 		}
 	}
-	if got := strings.Join(names, " "); got != "bitbake@2.8 openembedded-core@scarthgap meta-mybsp@main meta-extra@main" {
+	if got := strings.Join(names, " "); got != "bitbake@1.46 openembedded-core@dunfell meta-mybsp@main meta-extra@main" {
 		t.Errorf("layers %s", got)
 	}
-	if ex, _ := d.Layer("meta-extra"); d.LayerDir(ex) != "/w/build/repos/scarthgap/meta-extra" {
+	if ex, _ := d.Layer("meta-extra"); d.LayerDir(ex) != "/w/build/repos/dunfell/meta-extra" {
 		t.Errorf("own repo checkout %s", d.LayerDir(ex))
 	}
-	if d.Build.Distro != c.Build.Distro || d.Build.Release != "scarthgap" {
+	if d.Build.Distro != c.Build.Distro || d.Build.Release != "dunfell" {
 		t.Errorf("distro %s release %s", d.Build.Distro, d.Build.Release)
 	}
 	// The file's [boards.apu1d] merges key by key into the embedded board.

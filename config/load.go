@@ -341,6 +341,9 @@ func normalize(c *Config) {
 				l.Branch = c.Build.BitbakeBranch
 			}
 		}
+		if u, ok := c.Mirrors.Layers[l.Name]; ok {
+			l.URL = u
+		}
 		l.URL = strings.NewReplacer(
 			"{openxt_git_protocol}", c.Mirrors.OpenXTGitProtocol,
 			"{openxt_git}", c.Mirrors.OpenXTGit,

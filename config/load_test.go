@@ -12,10 +12,11 @@ func TestProfileLoadsWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("profile: %v", err)
 	}
-	if got := strings.Join(c.Build.Steps, ","); got != "setupoe,initramfs,dom0,installer" {
+	// bordel's templates/master/build-manifest, in order.
+	if got := strings.Join(c.Build.Steps, ","); got != "setupoe,installer,stubinitramfs,dom0,uivm,ndvm,syncvm,usbvm,package-index" {
 		t.Errorf("default steps = %s", got)
 	}
-	for _, s := range []string{"initramfs", "stubinitramfs", "dom0", "uivm", "ndvm", "syncvm", "installer", "installer2", "syncui", "license", "ship"} {
+	for _, s := range []string{"stubinitramfs", "dom0", "uivm", "ndvm", "syncvm", "usbvm", "installer", "package-index", "license", "ship"} {
 		if _, ok := c.Steps[s]; !ok {
 			t.Errorf("profile lacks OpenXT step %s", s)
 		}
@@ -62,11 +63,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad id", "[build]\nid = \"12a\"\n",
 			[]string{`cfg.toml:2: build.id: invalid build id "12a": digits only`}},
 		{"unknown step in list", "[build]\nsteps = [\"dom0\", \"dom1\"]\n",
-			[]string{`cfg.toml:2: build.steps[1]: unknown step "dom1" (known: copy, dom0, extra_pkgs, initramfs, installer, installer2, license, ndvm, setupoe, ship, stubinitramfs, syncui, syncvm, uivm)`}},
-		{"unknown dependency", "[steps.dom0]\ndepends = [\"initramfs\", \"nope\"]\n",
-			[]string{`cfg.toml:2: steps.dom0.depends[1]: depends on unknown step "nope" (known: copy, dom0, extra_pkgs, initramfs, installer, installer2, license, ndvm, setupoe, ship, stubinitramfs, syncui, syncvm, uivm)`}},
-		{"dependency cycle", "[steps.initramfs]\ndepends = [\"dom0\"]\n",
-			[]string{`cfg.toml:2: steps.initramfs.depends: dependency cycle: initramfs -> dom0 -> initramfs`}},
+			[]string{`cfg.toml:2: build.steps[1]: unknown step "dom1" (known: copy, dom0, installer, license, ndvm, package-index, setupoe, ship, stubinitramfs, syncvm, uivm, usbvm)`}},
+		{"unknown dependency", "[steps.dom0]\ndepends = [\"stubinitramfs\", \"nope\"]\n",
+			[]string{`cfg.toml:2: steps.dom0.depends[1]: depends on unknown step "nope" (known: copy, dom0, installer, license, ndvm, package-index, setupoe, ship, stubinitramfs, syncvm, uivm, usbvm)`}},
+		{"dependency cycle", "[steps.stubinitramfs]\ndepends = [\"dom0\"]\n",
+			[]string{`cfg.toml:2: steps.stubinitramfs.depends: dependency cycle: stubinitramfs -> dom0 -> stubinitramfs`}},
 		{"escaping relative path", "[paths]\nbuild_dir = \"../../etc\"\n",
 			[]string{`cfg.toml:2: paths.build_dir: relative path "../../etc" escapes its base directory; use an absolute path`}},
 		{"escaping layer path", "[[layer]]\nname = \"a\"\nurl = \"/a\"\nbranch = \"m\"\npath = \"../../x\"\n",
@@ -115,7 +116,7 @@ func TestStepOverrideMergesKeyByKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := c.Steps["dom0"]
-	if d.Machine != "my-dom0" || len(d.Images) != 1 || d.Images[0] != "xenclient-dom0-image" || len(d.Depends) != 2 {
+	if d.Machine != "my-dom0" || len(d.Images) != 1 || d.Images[0] != "xenclient-dom0-image" || len(d.Depends) != 1 || d.Depends[0] != "stubinitramfs" {
 		t.Errorf("dom0 after override: %+v", d)
 	}
 	if c.Steps["mytool"].Images[0] != "my-image" {
