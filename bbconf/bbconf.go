@@ -327,4 +327,3 @@ func ToolsVersion(c *config.Config) string {
 	}
 	return fmt.Sprintf("%d.%d.%d.%d", v.ToolsMajor, v.ToolsMinor, v.ToolsMicro, build)
 }
-
