@@ -222,3 +222,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Tables in a file replace the profile's, as docs/config.md says: a
+// [recipes.images] table is the whole image map, not merged into the
+// profile's (only [steps.X] and [boards.X] merge key by key).
+func TestFileMapsReplaceProfileMaps(t *testing.T) {
+	c, err := Parse("cfg.toml", []byte("[recipes.images]\ncore-image-minimal = [\"tpm\"]\n\n[buildbot.env]\nXTBUILD_LOCKED = \"1\"\n"), "/srv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Recipes.Images) != 1 || strings.Join(c.Recipes.Images["core-image-minimal"], ",") != "tpm" {
+		t.Errorf("recipes.images = %v, want only core-image-minimal", c.Recipes.Images)
+	}
+	p, _ := Parse("", nil, "/srv", nil)
+	if len(p.Recipes.Images) == 0 {
+		t.Error("profile lost its recipes.images")
+	}
+	if len(c.Buildbot.Env) != 1 {
+		t.Errorf("buildbot.env = %v", c.Buildbot.Env)
+	}
+}
