@@ -255,3 +255,42 @@ func TestUnknownStep(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// A second Ctrl-C stops harder, as with plain bitbake: the runner passes
+// the second SIGINT on ("Second Keyboard Interrupt, stopping...") instead
+// of waiting for the running task to end.
+func TestSecondInterruptIsPassedToBitbake(t *testing.T) {
+	w := newWorld(t, "")
+	t.Setenv("XTBUILD_FAKE_TASK_MS", "4000")
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan struct{})
+	ctx = WithSecondInterrupt(ctx, second)
+	go func() {
+		for i := 0; i < 400; i++ {
+			data, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
+			if strings.Contains(string(data), "Running task 1 of") {
+				break
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		cancel()
+		time.Sleep(300 * time.Millisecond)
+		close(second)
+	}()
+	start := time.Now()
+	_, err := Build(ctx, w.env(config.Options{}))
+	if exitcode.Of(err) != exitcode.Interrupted {
+		t.Fatalf("error %v", err)
+	}
+	calls := w.calls()
+	if len(calls) != 1 || calls[0]["interrupts"].(float64) != 2 {
+		t.Fatalf("bitbake got %v", calls)
+	}
+	log, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
+	if !strings.Contains(string(log), "Second Keyboard Interrupt, stopping...") {
+		t.Errorf("log:\n%s", log)
+	}
+	if d := time.Since(start); d > 3500*time.Millisecond {
+		t.Errorf("build took %s after a second interrupt; the 4 s task was waited for", d)
+	}
+}

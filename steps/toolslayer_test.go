@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/plan"
 )
 
 // The main build's tools layer appends to the images [recipes.images]
@@ -30,6 +31,30 @@ func TestToolImagesPerBuild(t *testing.T) {
 	for img := range got {
 		if img == "core-image-tpm" || img == "core-image-txt" {
 			t.Errorf("another board's image %s in apu1d-scarthgap's tools layer: %v", img, got)
+		}
+	}
+}
+
+// MACHINE reaches BitBake only through the release's passthrough list:
+// BB_ENV_EXTRAWHITE for dunfell's BitBake 1.46, BB_ENV_PASSTHROUGH_ADDITIONS
+// from BitBake 2.0 (kirkstone) on.
+func TestMachinePassthroughPerRelease(t *testing.T) {
+	for _, tc := range []struct{ release, want, not string }{
+		{"dunfell", "BB_ENV_EXTRAWHITE", "BB_ENV_PASSTHROUGH_ADDITIONS"},
+		{"zeus", "BB_ENV_EXTRAWHITE", "BB_ENV_PASSTHROUGH_ADDITIONS"},
+		{"kirkstone", "BB_ENV_PASSTHROUGH_ADDITIONS", "BB_ENV_EXTRAWHITE"},
+		{"scarthgap", "BB_ENV_PASSTHROUGH_ADDITIONS", "BB_ENV_EXTRAWHITE"},
+	} {
+		c, err := config.Parse("xtbuild.toml", []byte("[build]\nrelease = \""+tc.release+"\"\n"), "/srv", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := strings.Join(bitbakeEnv(c, plan.Step{Env: map[string]string{"MACHINE": "xenclient-dom0"}}, []string{"PATH=/usr/bin"}), "\n")
+		if !strings.Contains("\n"+env+"\n", "\n"+tc.want+"=MACHINE ") || !strings.Contains(env, "\nMACHINE=xenclient-dom0") {
+			t.Errorf("%s: MACHINE not passed through %s:\n%s", tc.release, tc.want, env)
+		}
+		if strings.Contains(env, tc.not+"=") {
+			t.Errorf("%s: sets %s", tc.release, tc.not)
 		}
 	}
 }
