@@ -33,14 +33,14 @@ type FailedTask struct {
 }
 
 var (
-	runningRE  = regexp.MustCompile(`^NOTE: Running (setscene )?task (\d+) of (\d+) \((.*)\)$`)
-	failedRE   = regexp.MustCompile(`^ERROR: Task \((.*)\) failed with exit code '(-?\d+)'`)
-	logfileRE  = regexp.MustCompile(`^ERROR: Logfile of failure stored in: (\S+)`)
-	parsedRE   = regexp.MustCompile(`^Parsing of (\d+) \.bb files complete \((\d+) cached, (\d+) parsed\)`)
-	cachedRE   = regexp.MustCompile(`^Loaded (\d+) entries from dependency cache`)
-	summaryRE  = regexp.MustCompile(`^NOTE: Tasks Summary: (.*)$`)
-	sumTaskRE  = regexp.MustCompile(`^  (\S+:do_\S+)$`)
-	sumLogRE   = regexp.MustCompile(`^    log: (\S+)$`)
+	runningRE = regexp.MustCompile(`^NOTE: Running (setscene )?task (\d+) of (\d+) \((.*)\)$`)
+	failedRE  = regexp.MustCompile(`^ERROR: Task \((.*)\) failed with exit code '(-?\d+)'`)
+	logfileRE = regexp.MustCompile(`^ERROR: Logfile of failure stored in: (\S+)`)
+	parsedRE  = regexp.MustCompile(`^Parsing of (\d+) \.bb files complete \((\d+) cached, (\d+) parsed\)`)
+	cachedRE  = regexp.MustCompile(`^Loaded (\d+) entries from dependency cache`)
+	summaryRE = regexp.MustCompile(`^NOTE: Tasks Summary: (.*)$`)
+	sumTaskRE = regexp.MustCompile(`^  (\S+:do_\S+)$`)
+	sumLogRE  = regexp.MustCompile(`^    log: (\S+)$`)
 	// bb.parse.ParseError's text: "ParseError at FILE:LINE: MSG", or
 	// "ParseError in WHERE: MSG" without a line (e.g. a missing INHERIT).
 	parseErrRE = regexp.MustCompile(`(ParseError (?:at|in) .*)$`)
