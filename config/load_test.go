@@ -242,3 +242,29 @@ func TestFileMapsReplaceProfileMaps(t *testing.T) {
 		t.Errorf("buildbot.env = %v", c.Buildbot.Env)
 	}
 }
+
+// [mirrors.layers] points layers at other URLs (local clones, a mirror)
+// without restating the profile's [[layer]] list; board layers too.
+func TestLayerURLOverrides(t *testing.T) {
+	c, err := Parse("cfg.toml", []byte("[mirrors.layers]\nxenclient-oe = \"file:///srv/repos/xenclient-oe\"\nbitbake = \"/srv/repos/bitbake\"\n"), "/srv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := c.Layer("xenclient-oe"); l.URL != "file:///srv/repos/xenclient-oe" || l.Branch != "master" {
+		t.Errorf("xenclient-oe %+v", l)
+	}
+	if l, _ := c.Layer("openembedded-core"); l.URL != "https://github.com/openembedded/openembedded-core.git" {
+		t.Errorf("oe-core changed: %+v", l)
+	}
+	d, err := c.ForBoard("apu1d-scarthgap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := d.Layer("bitbake"); l.URL != "/srv/repos/bitbake" || l.Branch != "2.8" {
+		t.Errorf("board bitbake %+v", l)
+	}
+	_, err = Parse("cfg.toml", []byte("[mirrors.layers]\nmeta-nope = \"/x\"\n"), "/srv", nil)
+	if err == nil || !strings.Contains(err.Error(), `cfg.toml:2: mirrors.layers.meta-nope: no layer named "meta-nope"`) {
+		t.Errorf("unknown layer: %v", err)
+	}
+}
