@@ -34,13 +34,10 @@ func Build(ctx context.Context) error { return targets.Build(ctx) }
 // Step runs the named step (any step the config defines) after its dependencies.
 func Step(ctx context.Context, name string) error { return targets.Step(ctx, name) }
 
-// Initramfs builds the dom0 early-boot initramfs (MACHINE xenclient-dom0).
-func Initramfs(ctx context.Context) error { return targets.Step(ctx, "initramfs") }
-
 // Stubinitramfs builds the qemu stubdomain initramfs (MACHINE xenclient-stubdomain).
 func Stubinitramfs(ctx context.Context) error { return targets.Step(ctx, "stubinitramfs") }
 
-// Dom0 builds the dom0 root filesystem, after initramfs and stubinitramfs. XTBUILD_COPY_ONLY=1 only copies its outputs.
+// Dom0 builds the dom0 root filesystem, after stubinitramfs. XTBUILD_COPY_ONLY=1 only copies its outputs.
 func Dom0(ctx context.Context) error { return targets.Step(ctx, "dom0") }
 
 // Uivm builds the UI VM image.
@@ -52,14 +49,11 @@ func Ndvm(ctx context.Context) error { return targets.Step(ctx, "ndvm") }
 // Syncvm builds the synchronizer VM image.
 func Syncvm(ctx context.Context) error { return targets.Step(ctx, "syncvm") }
 
-// Installer builds installer part 1 with kernel, Xen, tboot and ACMs (MACHINE openxt-installer).
+// Usbvm builds the USB VM image.
+func Usbvm(ctx context.Context) error { return targets.Step(ctx, "usbvm") }
+
+// Installer builds the host installer and control.tar.bz2 (MACHINE openxt-installer).
 func Installer(ctx context.Context) error { return targets.Step(ctx, "installer") }
-
-// Installer2 builds installer part 2 (control.tar.bz2).
-func Installer2(ctx context.Context) error { return targets.Step(ctx, "installer2") }
-
-// Syncui builds the synchronizer web UI tarballs.
-func Syncui(ctx context.Context) error { return targets.Step(ctx, "syncui") }
 
 // License collects every image's licences CSV into raw/licences/ (after all images).
 func License(ctx context.Context) error { return targets.Step(ctx, "license") }

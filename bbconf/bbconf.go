@@ -17,9 +17,41 @@ import (
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
 )
 
-// TmpDirName is TMPDIR relative to TOPDIR; the runner finds deploy/ and
-// buildstats/ there.
-const TmpDirName = "tmp-glibc"
+// TmpDirName is TMPDIR relative to TOPDIR. local.conf empties
+// TCLIBCAPPEND, which oe-core otherwise appends to TMPDIR ("-glibc"), so
+// BitBake writes exactly here (checked against real oe-core by
+// TestRealBitbakeResolvesDirs).
+const TmpDirName = "tmp"
+
+// Dirs are the directories BitBake writes and xtbuild reads, as BitBake
+// resolves them from the generated local.conf.
+type Dirs struct {
+	Tmp        string // TMPDIR
+	Deploy     string // DEPLOY_DIR
+	Buildstats string // BUILDSTATS_BASE (buildstats.bbclass: ${TMPDIR}/buildstats/)
+}
+
+// BuildDirs returns the build's TMPDIR, DEPLOY_DIR and BUILDSTATS_BASE.
+func BuildDirs(c *config.Config) Dirs {
+	tmp := filepath.Join(c.BuildDir(), TmpDirName)
+	d := Dirs{Tmp: tmp, Deploy: filepath.Join(tmp, "deploy"), Buildstats: filepath.Join(tmp, "buildstats")}
+	if c.Paths.DeployDir != "" {
+		d.Deploy = c.Abs(c.Paths.DeployDir)
+	}
+	return d
+}
+
+// DeployImage is DEPLOY_DIR_IMAGE for machine.
+func (d Dirs) DeployImage(machine string) string {
+	return filepath.Join(d.Deploy, "images", machine)
+}
+
+// Kernel module signing certificate and key, in paths.certs_dir (the names
+// bordel's certs command gives them).
+const (
+	KernelModuleCert = "kernel_cert.pem"
+	KernelModuleKey  = "kernel_key.pem"
+)
 
 // Files returns the generated files keyed by path relative to the build dir.
 func Files(c *config.Config, buildName string) (map[string][]byte, error) {
@@ -187,9 +219,18 @@ func LocalConf(c *config.Config, buildName string) ([]byte, error) {
 	w := &writer{}
 	header(w, c, "local.conf")
 	b := c.Build
-	w.set("CONF_VERSION", "=", "2")
+	rel := c.ReleaseInfo()
+	w.set("CONF_VERSION", "=", rel.ConfVersion)
+	if b.Machine != "" {
+		w.set("MACHINE", "??=", b.Machine)
+	}
 	w.set("DISTRO", "?=", b.Distro)
+	// TMPDIR exactly as set: oe-core would append "-${TCLIBC}".
+	w.set("TCLIBCAPPEND", "=", "")
 	w.set("TMPDIR", "=", "${TOPDIR}/"+TmpDirName)
+	if c.Paths.DeployDir != "" {
+		w.set("DEPLOY_DIR", "=", topdirRel(c, c.Abs(c.Paths.DeployDir)))
+	}
 	w.set("DL_DIR", "=", topdirRel(c, c.Abs(c.Paths.Downloads)))
 	w.set("SSTATE_DIR", "=", topdirRel(c, c.Abs(c.Paths.Sstate)))
 	if c.Paths.Ccache != "" {
@@ -216,28 +257,49 @@ func LocalConf(c *config.Config, buildName string) ([]byte, error) {
 
 	mirrorLines(w, c)
 
-	w.comment("OpenXT build identity")
+	w.comment("OpenXT build identity (what bordel writes to auto.conf, openxt.conf and local.conf)")
 	m := c.Mirrors
 	w.set("OPENXT_MIRROR", "=", m.OpenXT)
 	w.set("OPENXT_GIT_MIRROR", "=", m.OpenXTGit)
 	w.set("OPENXT_GIT_PROTOCOL", "=", m.OpenXTGitProtocol)
 	w.set("OPENXT_BRANCH", "=", b.Branch)
 	w.set("OPENXT_TAG", "=", b.Branch)
-	if b.PackageFeedURL != "" {
-		w.set("XENCLIENT_PACKAGE_FEED_URI", "=", strings.TrimSuffix(b.PackageFeedURL, "/")+"/"+b.Branch+"/"+buildName+"/packages/ipk")
-	}
 	xcBuild := b.ID
 	if xcBuild == "" {
 		xcBuild = buildName
 	}
-	w.set("XENCLIENT_BUILD", "=", xcBuild)
-	w.set("XENCLIENT_BUILD_DATE", "?=", "${DATETIME}")
-	w.set("XENCLIENT_BUILD_BRANCH", "=", b.Branch)
-	w.set("XENCLIENT_VERSION", "=", c.Version.Version)
-	w.set("XENCLIENT_RELEASE", "=", c.Version.Release)
+	w.set("OPENXT_BUILD_ID", "=", xcBuild)
+	w.set("OPENXT_RELEASE", "=", c.Version.Release)
+	w.set("OPENXT_VERSION", "=", c.Version.Version)
+	w.set("OPENXT_UPGRADEABLE_RELEASES", "=", strings.Join(c.Version.UpgradeableReleases, " "))
+	w.set("OPENXT_BUILD_BRANCH", "=", b.Branch)
+	w.set("OPENXT_BUILD_DATE", "?=", "${DATETIME}")
+	certs := c.Abs(c.Paths.CertsDir)
+	w.set("OPENXT_CERTS_DIR", "=", topdirRel(c, certs))
+	w.set("XENCLIENT_BUILD", "=", "${OPENXT_BUILD_ID}")
+	w.set("XENCLIENT_BUILD_DATE", "=", "${OPENXT_BUILD_DATE}")
+	w.set("XENCLIENT_BUILD_BRANCH", "=", "${OPENXT_BUILD_BRANCH}")
+	w.set("XENCLIENT_VERSION", "=", "${OPENXT_VERSION}")
+	w.set("XENCLIENT_RELEASE", "=", "${OPENXT_RELEASE}")
 	w.set("XENCLIENT_TOOLS", "=", ToolsVersion(c))
-	w.set("REPO_PROD_CACERT", "=", c.Abs(c.Signing.ProdCACert))
-	w.set("REPO_DEV_CACERT", "=", c.Abs(c.Signing.DevCACert))
+	feed := "file:///storage/ipk"
+	if b.PackageFeedURL != "" {
+		feed = strings.TrimSuffix(b.PackageFeedURL, "/") + "/" + b.Branch + "/" + buildName + "/packages/ipk"
+	}
+	w.set("XENCLIENT_PACKAGE_FEED_URI", "=", feed)
+	w.set("REPO_PROD_CACERT", "=", topdirRel(c, c.Abs(c.Signing.ProdCACert)))
+	w.set("REPO_DEV_CACERT", "=", topdirRel(c, c.Abs(c.Signing.DevCACert)))
+	w.set("REPO_DEV_SIGNING_CERT", "=", topdirRel(c, c.Abs(c.Signing.DevSigningCert)))
+	// xenclient-oe's module-signing class signs kernel modules with these
+	// (bordel's certs command makes them; so does keys).
+	w.set("KERNEL_MODULE_SIG_CERT", "=", "${OPENXT_CERTS_DIR}/"+KernelModuleCert)
+	w.set("KERNEL_MODULE_SIG_KEY", "=", "${OPENXT_CERTS_DIR}/"+KernelModuleKey)
+	// Every machine's image writes into ${DEPLOY_DIR}/licences.
+	if rel.ColonOverrides {
+		w.set("SSTATE_ALLOW_OVERLAP_FILES", "+=", "${DEPLOY_DIR}/licences")
+	} else {
+		w.set("SSTATE_DUPWHITELIST", "+=", "${DEPLOY_DIR}/licences")
+	}
 	if b.SourcePackages {
 		w.set("XENCLIENT_BUILD_SRC_PACKAGES", "=", "1")
 		w.set("XENCLIENT_COLLECT_SRC_INFO", "=", "1")

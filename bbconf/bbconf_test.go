@@ -77,7 +77,8 @@ func TestGolden(t *testing.T) {
 	}{
 		{"profile", "", ""},
 		{"custom", "xtbuild.toml", customTOML},
-		{"dunfell", "xtbuild.toml", "[build]\nrelease = \"dunfell\"\n[mirrors]\ntarball = \"file:///srv/mirror\"\n"},
+		// The profile is dunfell; this one covers the ":append" syntax.
+		{"scarthgap", "xtbuild.toml", "[build]\nrelease = \"scarthgap\"\noe_branch = \"scarthgap\"\nbitbake_branch = \"2.8\"\n[mirrors]\ntarball = \"file:///srv/mirror\"\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,14 +139,23 @@ func TestRefusesUnwritableValues(t *testing.T) {
 	}
 }
 
-// TestRealBitbakeParsesGolden hands the golden files to real BitBake's
-// ConfHandler when a BitBake 2.8 checkout is named by BITBAKE_DIR (it is not
-// vendored; CI skips this and relies on bbsyntax, which mirrors its rules).
+// TestRealBitbakeParsesGolden hands the golden files of BITBAKE_DIR's
+// release to real BitBake's ConfHandler (BitBake is not vendored; CI skips
+// this and relies on bbsyntax, which mirrors its rules): the dunfell ones
+// (profile, custom) to a 1.x checkout, the scarthgap one to 2.x, since 2.x
+// rejects the old override syntax.
 func TestRealBitbakeParsesGolden(t *testing.T) {
-	dir := testenv.NeedEnv(t, "BITBAKE_DIR", "a real BitBake checkout")
+	dir := testenv.NeedEnv(t, "BITBAKE_DIR", "a BitBake checkout, see docs/real-bitbake.md")
 	testenv.LookPath(t, "python3", "python3")
-	// dunfell output uses the old override syntax, which BitBake 2.x rejects.
-	files, _ := filepath.Glob("testdata/[cp]*/*.conf")
+	ver, err := os.ReadFile(filepath.Join(dir, "lib", "bb", "__init__.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern := "testdata/[cp]*/*.conf"
+	if !bytes.Contains(ver, []byte(`__version__ = "1.`)) {
+		pattern = "testdata/scarthgap/*.conf"
+	}
+	files, _ := filepath.Glob(pattern)
 	cmd := exec.Command("python3", append([]string{"testdata/bbparse.py"}, files...)...)
 	cmd.Env = append(os.Environ(), "BITBAKE_DIR="+dir)
 	out, err := cmd.CombinedOutput()
@@ -167,5 +177,82 @@ func TestToolsLayerInBBLayers(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("    ${TOPDIR}/meta-xtbuild-tools \\\n    \"")) {
 		t.Errorf("tools layer not last in BBLAYERS:\n%s", out)
+	}
+}
+
+// Each release's oe-core checks CONF_VERSION against its own
+// LOCALCONF_VERSION (meta/conf/sanity.conf): "1" up to dunfell, "2" after.
+func TestConfVersionPerRelease(t *testing.T) {
+	for _, tc := range []struct{ release, want string }{
+		{"dunfell", `CONF_VERSION = "1"`},
+		{"zeus", `CONF_VERSION = "1"`},
+		{"kirkstone", `CONF_VERSION = "2"`},
+		{"scarthgap", `CONF_VERSION = "2"`},
+	} {
+		c, err := config.Parse("xtbuild.toml", []byte("[build]\nrelease = \""+tc.release+"\"\n"), "/srv/xtbuild", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := LocalConf(c, "n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out, []byte("\n"+tc.want+"\n")) {
+			t.Errorf("%s: want %s in local.conf:\n%s", tc.release, tc.want, out)
+		}
+	}
+}
+
+// A plain `bitbake -p` in the build dir needs a MACHINE: local.conf gives a
+// weak default that the steps' MACHINE overrides.
+func TestMachineDefault(t *testing.T) {
+	c, err := config.Parse("", nil, "/srv/xtbuild", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := LocalConf(c, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte("\nMACHINE ??= \"xenclient-dom0\"\n")) {
+		t.Errorf("no MACHINE ??= default in local.conf:\n%s", out)
+	}
+}
+
+// TMPDIR must be where xtbuild looks for it: oe-core appends TCLIBCAPPEND
+// ("-glibc") to whatever local.conf sets unless TCLIBCAPPEND is emptied,
+// and DEPLOY_DIR and BUILDSTATS_BASE follow from these.
+func TestDirsCannotDrift(t *testing.T) {
+	c, err := config.Parse("", nil, "/srv/xtbuild", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := LocalConf(c, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nTCLIBCAPPEND = \"\"\n", "\nTMPDIR = \"${TOPDIR}/tmp\"\n", "\nDEPLOY_DIR = \"${TOPDIR}/deploy\"\n"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("local.conf lacks %q:\n%s", want, out)
+		}
+	}
+	d := BuildDirs(c)
+	if d.Tmp != "/srv/xtbuild/build/tmp" || d.Deploy != "/srv/xtbuild/build/deploy" || d.Buildstats != "/srv/xtbuild/build/tmp/buildstats" {
+		t.Errorf("BuildDirs = %+v", d)
+	}
+	if got := d.DeployImage("xenclient-dom0"); got != "/srv/xtbuild/build/deploy/images/xenclient-dom0" {
+		t.Errorf("DeployImage = %s", got)
+	}
+	// Without a deploy_dir, DEPLOY_DIR stays BitBake's ${TMPDIR}/deploy.
+	c2, err := config.Parse("xtbuild.toml", []byte("[paths]\ndeploy_dir = \"\"\n"), "/srv/xtbuild", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := BuildDirs(c2); d.Deploy != "/srv/xtbuild/build/tmp/deploy" {
+		t.Errorf("default deploy dir %s", d.Deploy)
+	}
+	out2, _ := LocalConf(c2, "n")
+	if bytes.Contains(out2, []byte("DEPLOY_DIR =")) {
+		t.Errorf("DEPLOY_DIR written although deploy_dir is empty:\n%s", out2)
 	}
 }

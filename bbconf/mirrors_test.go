@@ -22,8 +22,8 @@ func TestMirrorLines(t *testing.T) {
 		want []string // lines that must be present (beyond the golden file)
 		not  []string // substrings that must be absent
 	}{
-		{"profile", "", []string{`PREMIRRORS:prepend = " \`, "https://.*/.* file:///srv/xtbuild/source-mirror/ \\n \\"},
-			[]string{"BB_NO_NETWORK", "MIRRORS:append", "SSTATE_MIRRORS"}},
+		{"profile", "", []string{`PREMIRRORS_prepend = " \`, "https://.*/.* file:///srv/xtbuild/source-mirror/ \\n \\"},
+			[]string{"BB_NO_NETWORK", "MIRRORS_append", "SSTATE_MIRRORS", ":prepend"}},
 		{"tarball", `
 [mirrors]
 tarball = "http://mirror.example.org/tarballs/"
@@ -38,7 +38,7 @@ own_mirror = "https://sources.example.org/yocto"
 sources = ["http://fallback.example.org/a", "file:///nfs/oe/downloads"]
 generate_tarballs = true
 `, []string{`SOURCE_MIRROR_URL = "https://sources.example.org/yocto"`, `INHERIT += "own-mirrors"`,
-			`MIRRORS:append = " \`, `BB_GENERATE_MIRROR_TARBALLS = "1"`}, []string{"BB_NO_NETWORK"}},
+			`MIRRORS_append = " \`, `BB_GENERATE_MIRROR_TARBALLS = "1"`}, []string{"BB_NO_NETWORK"}},
 		{"offline-airgapped", `
 [mirrors]
 offline = true
@@ -46,7 +46,7 @@ tarball = "file:///media/usb/mirror"
 sources = ["http://never.example.org/"]
 sstate = ["file:///media/usb/sstate"]
 `, []string{`BB_FETCH_PREMIRRORONLY = "1"`, `BB_NO_NETWORK = "1"`, "file://.* file:///media/usb/sstate/PATH \\n \\"},
-			[]string{"MIRRORS:append", "never.example.org", "BB_ALLOWED_NETWORKS"}},
+			[]string{"MIRRORS_append", "never.example.org", "BB_ALLOWED_NETWORKS"}},
 		{"offline-lan-servers", `
 [mirrors]
 offline = true
@@ -66,13 +66,13 @@ prserv = "localhost:0"
 			"file://.* https://sstate.example.org/scarthgap/PATH;downloadfilename=PATH \\n \\",
 			"file://.* http://x.example.org/sstate/PATH;downloadfilename=PATH \\n \\",
 			`BB_SIGNATURE_HANDLER = "OEEquivHash"`}, nil},
-		{"dunfell", `
+		{"scarthgap", `
 [build]
-release = "dunfell"
+release = "scarthgap"
 [mirrors]
 tarball = "file:///srv/mirror"
 sources = ["http://fallback.example.org/"]
-`, []string{`PREMIRRORS_prepend = " \`, `MIRRORS_append = " \`}, []string{":prepend", ":append"}},
+`, []string{`PREMIRRORS:prepend = " \`, `MIRRORS:append = " \`}, []string{"_prepend", "_append"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -148,16 +148,16 @@ func (c *Config) ForBoard(name string) (*Config, error) {
 	d.Steps = map[string]Step{KindSetupOE: setup, name: step}
 	d.Build.Steps = []string{KindSetupOE, name}
 
-	if len(b.Tools) > 0 {
-		if d.Recipes.Images == nil {
-			d.Recipes.Images = map[string][]string{}
+	// The board build's tools layer serves its one image: the main build's
+	// images are not built here (and a standalone board has none of them).
+	tools := append([]string{}, c.Recipes.Images[b.Image]...)
+	for _, t := range b.Tools {
+		if !contains(tools, t) {
+			tools = append(tools, t)
 		}
-		tools := append([]string{}, d.Recipes.Images[b.Image]...)
-		for _, t := range b.Tools {
-			if !contains(tools, t) {
-				tools = append(tools, t)
-			}
-		}
+	}
+	d.Recipes.Images = map[string][]string{}
+	if len(tools) > 0 {
 		d.Recipes.Images[b.Image] = tools
 	}
 	for _, a := range b.ACMs {
@@ -223,6 +223,9 @@ func boardLayers(c *Config, name string, b Board, release string) ([]Layer, erro
 		}
 	}
 	for _, l := range b.Repos {
+		if u, ok := c.Mirrors.Layers[l.Name]; ok {
+			l.URL = u
+		}
 		if l.Kind == "" {
 			l.Kind = "other"
 		}

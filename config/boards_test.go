@@ -25,7 +25,7 @@ func TestEmbeddedBoardsDerive(t *testing.T) {
 		{"alix3d2", "alix3d2", "core-image-minimal", []string{"bitbake", "openembedded-core", "meta-alix"}, []string{"ds1077l"}},
 		{"nuc-dc53427hye", "intel-corei7-64_tpm-txt", "core-image-txt", []string{"bitbake", "openembedded-core", "meta-intel", "meta-measured", "meta-measured-bsp"}, []string{"tpm", "txt", "serial"}},
 	}
-	if got := strings.Join(c.BoardNames(), " "); got != "alix3d2 apu1d nuc-dc53427hye" {
+	if got := strings.Join(c.BoardNames(), " "); got != "alix3d2 apu1d apu1d-scarthgap nuc-dc53427hye" {
 		t.Errorf("boards %s", got)
 	}
 	for _, tt := range tests {
@@ -75,12 +75,46 @@ func TestEmbeddedBoardsDerive(t *testing.T) {
 		})
 	}
 	// Deriving must not touch the main config.
-	if len(c.Steps) < 5 || c.Build.Release != "scarthgap" || c.Paths.BuildDir != "build" {
+	if len(c.Steps) < 5 || c.Build.Release != "dunfell" || c.Paths.BuildDir != "build" {
 		t.Errorf("main config changed: %+v", c.Build)
 	}
 	nuc, _ := c.ForBoard("nuc-dc53427hye")
 	if len(nuc.ACMs) != 3 || !strings.Contains(strings.Join(nuc.LocalConf.Extra, "\n"), "serial=115200,8n1,0xe030") {
 		t.Errorf("nuc ACMs %v local.conf %v", nuc.ACMs, nuc.LocalConf.Extra)
+	}
+}
+
+// The current-host board: every layer has a scarthgap branch, BitBake 2.8
+// runs on Debian 12's Python 3.11, and the zeus boards do not.
+func TestCurrentHostBoard(t *testing.T) {
+	c, err := Parse("", nil, "/work", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.ForBoard("apu1d-scarthgap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range d.Layers {
+		names = append(names, l.Name+"@"+l.Branch)
+	}
+	if got := strings.Join(names, " "); got != "bitbake@2.8 openembedded-core@scarthgap" {
+		t.Errorf("layers %s", got)
+	}
+	if got := d.Layers[1].Path; got != "scarthgap/openembedded-core" {
+		t.Errorf("checkout %s", got)
+	}
+	if err := d.ReleaseInfo().PythonOK("3.11.7"); err != nil {
+		t.Errorf("scarthgap on Python 3.11: %v", err)
+	}
+	z, _ := c.ForBoard("apu1d")
+	err = z.ReleaseInfo().PythonOK("3.11.7")
+	if err == nil || !strings.Contains(err.Error(), "zeus (BitBake 1.44) runs on Python up to 3.9, found 3.11.7: build on Debian 10 (buster)") {
+		t.Errorf("zeus on Python 3.11: %v", err)
+	}
+	if !strings.Contains(c.Boards["apu1d"].Doc, "needs a Debian 10") {
+		t.Errorf("zeus board doc does not say it needs another host: %s", c.Boards["apu1d"].Doc)
 	}
 }
 
@@ -90,7 +124,7 @@ func TestUnknownBoardListsKnownOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.ForBoard("apu2")
-	if exitcode.Of(err) != 2 || !strings.Contains(err.Error(), `unknown board "apu2" (known boards: alix3d2, apu1d, nuc-dc53427hye)`) {
+	if exitcode.Of(err) != 2 || !strings.Contains(err.Error(), `unknown board "apu2" (known boards: alix3d2, apu1d, apu1d-scarthgap, nuc-dc53427hye)`) {
 		t.Fatalf("error %v", err)
 	}
 }
@@ -149,13 +183,13 @@ image = "core-image-tpm-initramfs"
 			t.Errorf("%s still board_only in the board build", l.Name)
 		}
 	}
-	if got := strings.Join(names, " "); got != "bitbake@2.8 openembedded-core@scarthgap meta-mybsp@main meta-extra@main" {
+	if got := strings.Join(names, " "); got != "bitbake@1.46 openembedded-core@dunfell meta-mybsp@main meta-extra@main" {
 		t.Errorf("layers %s", got)
 	}
-	if ex, _ := d.Layer("meta-extra"); d.LayerDir(ex) != "/w/build/repos/scarthgap/meta-extra" {
+	if ex, _ := d.Layer("meta-extra"); d.LayerDir(ex) != "/w/build/repos/dunfell/meta-extra" {
 		t.Errorf("own repo checkout %s", d.LayerDir(ex))
 	}
-	if d.Build.Distro != c.Build.Distro || d.Build.Release != "scarthgap" {
+	if d.Build.Distro != c.Build.Distro || d.Build.Release != "dunfell" {
 		t.Errorf("distro %s release %s", d.Build.Distro, d.Build.Release)
 	}
 	// The file's [boards.apu1d] merges key by key into the embedded board.

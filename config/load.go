@@ -147,12 +147,28 @@ func decodeOnto(cfg *Config, file string, src []byte, kl keyLines) (errs Errors,
 	// The decoder fills existing slice elements in place, so a [[layer]]
 	// list in the file would inherit the profile's fields: clear every
 	// top-level array the file sets first.
+	// Likewise a map inside a table ([recipes.images], [buildbot.env],
+	// [mirrors.layers]) would gain the file's keys on top of the
+	// profile's: a table the file sets replaces the profile's.
 	var top map[string]any
 	if _, err := toml.Decode(string(src), &top); err == nil {
 		rv := reflect.ValueOf(cfg).Elem()
 		for i := 0; i < rv.NumField(); i++ {
-			if _, set := top[tomlName(rv.Type().Field(i))]; set && rv.Field(i).Kind() == reflect.Slice {
-				rv.Field(i).SetZero()
+			val, set := top[tomlName(rv.Type().Field(i))]
+			if !set {
+				continue
+			}
+			f := rv.Field(i)
+			switch f.Kind() {
+			case reflect.Slice:
+				f.SetZero()
+			case reflect.Struct:
+				sub, _ := val.(map[string]any)
+				for j := 0; j < f.NumField(); j++ {
+					if _, set := sub[tomlName(f.Type().Field(j))]; set && f.Field(j).Kind() == reflect.Map {
+						f.Field(j).SetZero()
+					}
+				}
 			}
 		}
 	}
@@ -343,6 +359,9 @@ func normalize(c *Config) {
 			case "bitbake":
 				l.Branch = c.Build.BitbakeBranch
 			}
+		}
+		if u, ok := c.Mirrors.Layers[l.Name]; ok {
+			l.URL = u
 		}
 		l.URL = strings.NewReplacer(
 			"{openxt_git_protocol}", c.Mirrors.OpenXTGitProtocol,

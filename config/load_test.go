@@ -12,10 +12,11 @@ func TestProfileLoadsWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("profile: %v", err)
 	}
-	if got := strings.Join(c.Build.Steps, ","); got != "setupoe,initramfs,dom0,installer" {
+	// bordel's templates/master/build-manifest, in order.
+	if got := strings.Join(c.Build.Steps, ","); got != "setupoe,installer,stubinitramfs,dom0,uivm,ndvm,syncvm,usbvm,package-index" {
 		t.Errorf("default steps = %s", got)
 	}
-	for _, s := range []string{"initramfs", "stubinitramfs", "dom0", "uivm", "ndvm", "syncvm", "installer", "installer2", "syncui", "license", "ship"} {
+	for _, s := range []string{"stubinitramfs", "dom0", "uivm", "ndvm", "syncvm", "usbvm", "installer", "package-index", "license", "ship"} {
 		if _, ok := c.Steps[s]; !ok {
 			t.Errorf("profile lacks OpenXT step %s", s)
 		}
@@ -62,11 +63,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad id", "[build]\nid = \"12a\"\n",
 			[]string{`cfg.toml:2: build.id: invalid build id "12a": digits only`}},
 		{"unknown step in list", "[build]\nsteps = [\"dom0\", \"dom1\"]\n",
-			[]string{`cfg.toml:2: build.steps[1]: unknown step "dom1" (known: copy, dom0, extra_pkgs, initramfs, installer, installer2, license, ndvm, setupoe, ship, stubinitramfs, syncui, syncvm, uivm)`}},
-		{"unknown dependency", "[steps.dom0]\ndepends = [\"initramfs\", \"nope\"]\n",
-			[]string{`cfg.toml:2: steps.dom0.depends[1]: depends on unknown step "nope" (known: copy, dom0, extra_pkgs, initramfs, installer, installer2, license, ndvm, setupoe, ship, stubinitramfs, syncui, syncvm, uivm)`}},
-		{"dependency cycle", "[steps.initramfs]\ndepends = [\"dom0\"]\n",
-			[]string{`cfg.toml:2: steps.initramfs.depends: dependency cycle: initramfs -> dom0 -> initramfs`}},
+			[]string{`cfg.toml:2: build.steps[1]: unknown step "dom1" (known: copy, dom0, installer, license, ndvm, package-index, setupoe, ship, stubinitramfs, syncvm, uivm, usbvm)`}},
+		{"unknown dependency", "[steps.dom0]\ndepends = [\"stubinitramfs\", \"nope\"]\n",
+			[]string{`cfg.toml:2: steps.dom0.depends[1]: depends on unknown step "nope" (known: copy, dom0, installer, license, ndvm, package-index, setupoe, ship, stubinitramfs, syncvm, uivm, usbvm)`}},
+		{"dependency cycle", "[steps.stubinitramfs]\ndepends = [\"dom0\"]\n",
+			[]string{`cfg.toml:2: steps.stubinitramfs.depends: dependency cycle: stubinitramfs -> dom0 -> stubinitramfs`}},
 		{"escaping relative path", "[paths]\nbuild_dir = \"../../etc\"\n",
 			[]string{`cfg.toml:2: paths.build_dir: relative path "../../etc" escapes its base directory; use an absolute path`}},
 		{"escaping layer path", "[[layer]]\nname = \"a\"\nurl = \"/a\"\nbranch = \"m\"\npath = \"../../x\"\n",
@@ -115,7 +116,7 @@ func TestStepOverrideMergesKeyByKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := c.Steps["dom0"]
-	if d.Machine != "my-dom0" || len(d.Images) != 1 || d.Images[0] != "xenclient-dom0-image" || len(d.Depends) != 2 {
+	if d.Machine != "my-dom0" || len(d.Images) != 1 || d.Images[0] != "xenclient-dom0-image" || len(d.Depends) != 1 || d.Depends[0] != "stubinitramfs" {
 		t.Errorf("dom0 after override: %+v", d)
 	}
 	if c.Steps["mytool"].Images[0] != "my-image" {
@@ -220,4 +221,50 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("loaded config without hash")
 		}
 	})
+}
+
+// Tables in a file replace the profile's, as docs/config.md says: a
+// [recipes.images] table is the whole image map, not merged into the
+// profile's (only [steps.X] and [boards.X] merge key by key).
+func TestFileMapsReplaceProfileMaps(t *testing.T) {
+	c, err := Parse("cfg.toml", []byte("[recipes.images]\ncore-image-minimal = [\"tpm\"]\n\n[buildbot.env]\nXTBUILD_LOCKED = \"1\"\n"), "/srv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Recipes.Images) != 1 || strings.Join(c.Recipes.Images["core-image-minimal"], ",") != "tpm" {
+		t.Errorf("recipes.images = %v, want only core-image-minimal", c.Recipes.Images)
+	}
+	p, _ := Parse("", nil, "/srv", nil)
+	if len(p.Recipes.Images) == 0 {
+		t.Error("profile lost its recipes.images")
+	}
+	if len(c.Buildbot.Env) != 1 {
+		t.Errorf("buildbot.env = %v", c.Buildbot.Env)
+	}
+}
+
+// [mirrors.layers] points layers at other URLs (local clones, a mirror)
+// without restating the profile's [[layer]] list; board layers too.
+func TestLayerURLOverrides(t *testing.T) {
+	c, err := Parse("cfg.toml", []byte("[mirrors.layers]\nxenclient-oe = \"file:///srv/repos/xenclient-oe\"\nbitbake = \"/srv/repos/bitbake\"\n"), "/srv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := c.Layer("xenclient-oe"); l.URL != "file:///srv/repos/xenclient-oe" || l.Branch != "master" {
+		t.Errorf("xenclient-oe %+v", l)
+	}
+	if l, _ := c.Layer("openembedded-core"); l.URL != "https://github.com/openembedded/openembedded-core.git" {
+		t.Errorf("oe-core changed: %+v", l)
+	}
+	d, err := c.ForBoard("apu1d-scarthgap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := d.Layer("bitbake"); l.URL != "/srv/repos/bitbake" || l.Branch != "2.8" {
+		t.Errorf("board bitbake %+v", l)
+	}
+	_, err = Parse("cfg.toml", []byte("[mirrors.layers]\nmeta-nope = \"/x\"\n"), "/srv", nil)
+	if err == nil || !strings.Contains(err.Error(), `cfg.toml:2: mirrors.layers.meta-nope: no layer named "meta-nope"`) {
+		t.Errorf("unknown layer: %v", err)
+	}
 }

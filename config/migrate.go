@@ -43,6 +43,7 @@ type migrator struct {
 	stepOrder     []string
 	stepDepends   map[string][]string // profile steps whose depends the input narrows
 	dependsOrder  []string
+	repo          []RepoImage // [[repository]], replacing the profile's list when set
 }
 
 var (
@@ -411,6 +412,13 @@ func (m *migrator) render() []byte {
 	}
 	for _, name := range m.dependsOrder {
 		fmt.Fprintf(&b, "\n[steps.%s]\ndepends = %s\n", name, tomlList(m.stepDepends[name]))
+	}
+	if len(m.repo) > 0 {
+		b.WriteString("\n# The repository's images (images-manifest) replace the profile's list as a whole.\n")
+		for _, r := range m.repo {
+			fmt.Fprintf(&b, "\n[[repository]]\nstep = %s\nid = %s\nsource = %s\ntype = %s\ndestination = %s\nmount = %s\n",
+				tomlString(r.Step), tomlString(r.ID), tomlString(r.Source), tomlString(r.Type), tomlString(r.Destination), tomlString(r.Mount))
+		}
 	}
 	if m.layersChanged {
 		b.WriteString("\n# The layer list replaces the profile's list as a whole.\n")

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -95,8 +97,8 @@ type bordelMigrator struct {
 //     itself is listed in the notes;
 //   - openxt.conf: build id, release, version, upgradeable releases, branch;
 //   - build-manifest: one step per line, in order;
-//   - images-manifest: each image's deploy file becomes an artifact of the
-//     step that builds it.
+//   - images-manifest: one [[repository]] entry per image, with the step
+//     that builds it.
 func MigrateBordel(dir, outDir string) (*Migration, error) {
 	b := &bordelMigrator{migrator: newMigrator(outDir, "the bordel configuration "+filepath.Base(dir)), dir: dir}
 	prof, _ := profile()
@@ -545,55 +547,29 @@ func (b *bordelMigrator) imagesManifest() error {
 			continue
 		}
 		machine, id, src, typ, dst, mnt := f[0], f[1], f[2], f[3], f[4], f[5]
-		from := "images/{machine}/" + src + "-{machine}." + typ
-		if src == "control" {
-			from = "images/{machine}/control." + typ
-		}
-		to := dst + "." + typ
-		if id == "file" {
-			// bordel's stage names files by format, not type.
-			format := "file"
-			if strings.HasSuffix(typ, ".gz") {
-				format = "gz"
-			}
-			to = dst + "." + format
-			if format == "file" {
-				to = dst
-			}
-		}
-		art := Artifact{From: from, To: to}
-		b.noteAt(file, l.line, "image %s (%s, mounted at %s): its XC-PACKAGES entry comes from xtbuild's repository manifest (signing.DefaultManifest), not from the config", id, to, mnt)
 		// The step that builds it: one added from build-manifest, else the
 		// profile's.
-		attached := false
+		builds := func(s Step) bool { return s.Machine == machine && (src == "control" || contains(s.Images, src)) }
+		step := ""
 		for _, name := range b.stepOrder {
-			s := b.steps[name]
-			if s.Machine == machine && (src == "control" || contains(s.Images, src)) {
-				s.Artifacts = append(s.Artifacts, art)
-				b.steps[name] = s
-				attached = true
+			if builds(b.steps[name]) {
+				step = name
 				break
 			}
 		}
-		if attached {
-			continue
-		}
-		for _, s := range prof.Steps {
-			if s.Machine != machine || (src != "control" && !contains(s.Images, src)) {
-				continue
-			}
-			for _, a := range s.Artifacts {
-				if a.To == to {
-					attached = true
+		if step == "" {
+			for _, name := range slices.Sorted(maps.Keys(prof.Steps)) {
+				if builds(prof.Steps[name]) {
+					step = name
+					break
 				}
 			}
-			if attached {
-				break
-			}
 		}
-		if !attached {
-			b.noteAt(file, l.line, "no step builds %s for %s with an artifact %s; add it to that step's artifacts", src, machine, to)
+		if step == "" {
+			b.noteAt(file, l.line, "no step builds %s for %s; add a step for it and a [[repository]] entry", src, machine)
+			continue
 		}
+		b.repo = append(b.repo, RepoImage{Step: step, ID: id, Source: src, Type: typ, Destination: dst, Mount: mnt})
 	}
 	return nil
 }

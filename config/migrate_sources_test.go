@@ -172,10 +172,15 @@ func TestMigrateBordelTemplate(t *testing.T) {
 	if got := strings.Join(steps, " "); got != want {
 		t.Errorf("plan steps:\n%s\nwant:\n%s", got, want)
 	}
-	// images-manifest: usbvm's file entry is staged as bordel names it.
-	usb := c.Steps["usbvm"]
-	if len(usb.Artifacts) != 1 || usb.Artifacts[0].From != "images/{machine}/usbvm-image-{machine}.ext4.disk.vhd.gz" || usb.Artifacts[0].To != "usbvm.vhd.gz" {
-		t.Errorf("usbvm artifacts %+v", usb.Artifacts)
+	// images-manifest: usbvm's file entry is taken over row for row.
+	var usb *config.RepoImage
+	for i := range c.Repo {
+		if c.Repo[i].Source == "usbvm-image" {
+			usb = &c.Repo[i]
+		}
+	}
+	if usb == nil || *usb != (config.RepoImage{Step: "usbvm", ID: "file", Source: "usbvm-image", Type: "ext4.disk.vhd.gz", Destination: "usbvm.vhd", Mount: "/storage/disks/"}) {
+		t.Errorf("usbvm repository entry %+v (all: %+v)", usb, c.Repo)
 	}
 	extra := strings.Join(c.LocalConf.Extra, "\n")
 	for _, w := range []string{`MIRRORS += "`, "https://www.seabios.org/downloads/", `GLIBC_GENERATE_LOCALES += "`, `XENCLIENT_PACKAGE_FEED_URI ?= "file:///storage/ipk"`, `SSTATE_DUPWHITELIST`} {
@@ -188,7 +193,6 @@ func TestMigrateBordelTemplate(t *testing.T) {
 		"KERNEL_MODULE_SIG_CERT: `mage keys` makes kernel_cert.pem",
 		"require openxt.conf: xtbuild writes the build identity",
 		"REPO_DEV_SIGNING_DEV (sic)",
-		"XC-PACKAGES entry",
 		"the Yocto series is not part of a bordel template",
 	)
 }

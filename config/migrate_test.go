@@ -39,7 +39,7 @@ func TestMigrateRealisticConfig(t *testing.T) {
 		"signing key": {c.Signing.DevSigningKey, "/var/lib/buildbot/slaves/openxt_certs/dev-cakey.pem"},
 		"upload":      {c.Upload.Destination, "sftp://builds@www.example.org/srv/www/builds"},
 		"tarball":     {c.Mirrors.Tarball, "http://openxt.example.org/mirror/"},
-		"steps":       {strings.Join(c.Build.Steps, ","), "setupoe,initramfs,stubinitramfs,dom0,uivm,ndvm,syncvm,installer,installer2,syncui,license,ship"},
+		"steps":       {strings.Join(c.Build.Steps, ","), "setupoe,stubinitramfs,dom0,uivm,ndvm,syncvm,installer,license,ship"}, // steps the master profile has
 		"feed":        {c.Build.PackageFeedURL, "http://openxt.example.org/builds"},
 	}
 	for what, v := range checks {

@@ -69,13 +69,17 @@ func Reference() []byte {
 	for _, o := range OptionVars {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", o.Name, o.Doc)
 	}
-	b.WriteString("\n## Supported Yocto releases\n\n| release | version | bitbake | override syntax |\n|---|---|---|---|\n")
+	b.WriteString("\n## Supported Yocto releases\n\nThe release facts xtbuild uses (config.Releases): the conf it writes, how MACHINE reaches BitBake, and the Python and hosts doctor checks against.\n\n| release | version | bitbake | override syntax | CONF_VERSION | MACHINE passed by | Python | validated hosts |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range Releases {
 		syntax := "`VAR_append`"
 		if r.ColonOverrides {
 			syntax = "`VAR:append`"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Name, r.Version, r.Bitbake, syntax)
+		py := r.PythonMin + "+"
+		if r.PythonMax != "" {
+			py = r.PythonMin + "–" + r.PythonMax
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | `%s` | %s | %s |\n", r.Name, r.Version, r.Bitbake, syntax, r.ConfVersion, r.EnvPassthrough, py, strings.Join(r.Hosts, ", "))
 	}
 	return []byte(b.String())
 }

@@ -18,6 +18,7 @@ type Config struct {
 	ACMs      []ACM             `toml:"acm" doc:"License-walled files (Intel SINIT ACMs) that must be dropped into the mirror by hand."`
 	Recipes   Recipes           `toml:"recipes" doc:"The generated layer that bakes xtbuild's tools (the xt binary) into images."`
 	Srcrev    map[string]string `toml:"srcrev" doc:"Commits for recipes that follow a branch (SRCREV = \"${AUTOREV}\"), keyed by recipe (or recipe:name for a named SRC_URI entry); they win over what setupoe resolves and pin recipes it does not find."`
+	Repo      []RepoImage       `toml:"repository" doc:"The signed repository's images, in XC-PACKAGES order (bordel's images-manifest). A [[repository]] list in your file replaces the profile's list."`
 
 	// Source says where this configuration came from; not part of the TOML.
 	Source Source `toml:"-"`
@@ -44,6 +45,7 @@ type Build struct {
 	BitbakeBranch  string   `toml:"bitbake_branch" doc:"Default branch of the bitbake repository (BB_BRANCH)."`
 	Release        string   `bb:"data" toml:"release" doc:"Yocto release series (e.g. scarthgap): LAYERSERIES_COMPAT of generated layers and the override syntax used."`
 	Distro         string   `bb:"data" toml:"distro" doc:"DISTRO written to local.conf."`
+	Machine        string   `bb:"data" toml:"machine" doc:"MACHINE ??= default in local.conf, for a plain bitbake run in the build dir; steps set their own MACHINE."`
 	Steps          []string `toml:"steps" doc:"Steps run by build, in order (STEPS, -s)."`
 	Threads        int      `range:"0,4096" toml:"threads" doc:"BB_NUMBER_THREADS; 0 leaves BitBake's default (number of CPUs) (OE_BB_THREADS)."`
 	ParallelMake   int      `range:"0,4096" toml:"parallel_make" doc:"make -j value for PARALLEL_MAKE; 0 leaves BitBake's default."`
@@ -75,6 +77,7 @@ type Paths struct {
 	Sstate    string `bb:"data" toml:"sstate" doc:"SSTATE_DIR; {branch} is replaced by the build branch as OpenXT did."`
 	Ccache    string `bb:"data" toml:"ccache" doc:"CCACHE_DIR exported to BitBake."`
 	Mirror    string `bb:"data" toml:"mirror" doc:"Local source mirror directory (mirror:populate, mirror:serve, ACM drop-ins)."`
+	DeployDir string `bb:"data" toml:"deploy_dir" doc:"DEPLOY_DIR; empty keeps BitBake's ${TMPDIR}/deploy. bordel puts it beside TMPDIR (${TOPDIR}/deploy) so it outlives tmp."`
 	LockFile  string `toml:"lock_file" doc:"Layer lock file recording exact commits."`
 	CertsDir  string `bb:"data" toml:"certs_dir" doc:"Directory where keys creates certificates and keys."`
 	GitCache  string `toml:"git_cache" doc:"Host-wide store of bare layer mirrors that build-dir checkouts borrow objects from (git alternates), so a second build dir costs only a checkout. Point it at the poller's basedir to borrow the poller's mirrors. Empty: each checkout holds its own objects."`
@@ -82,20 +85,21 @@ type Paths struct {
 
 // Mirrors configures where sources and sstate come from.
 type Mirrors struct {
-	Tarball           string   `bb:"data" toml:"tarball" doc:"Tarball mirror tried before upstream for every ftp/http/https/git source: PREMIRRORS (OE_TARBALL_MIRROR)."`
-	OpenXT            string   `bb:"data" toml:"openxt" doc:"OPENXT_MIRROR: where non-fetchable sources (ACM zips, old tarballs) live."`
-	OpenXTGit         string   `bb:"data" toml:"openxt_git" doc:"OPENXT_GIT_MIRROR, host/path without scheme; also {openxt_git} in layer URLs."`
-	OpenXTGitProtocol string   `bb:"data" toml:"openxt_git_protocol" doc:"OPENXT_GIT_PROTOCOL (git, https, file); also {openxt_git_protocol} in layer URLs."`
-	OEGit             string   `bb:"data" toml:"oe_git" doc:"Mirror for upstream OE git repositories; {oe_git} in layer URLs (OE_GIT_MIRROR)."`
-	Sources           []string `bb:"data" toml:"sources" doc:"Extra source mirrors written to MIRRORS (tried after upstream)."`
-	OwnMirror         string   `bb:"data" toml:"own_mirror" doc:"SOURCE_MIRROR_URL with INHERIT += own-mirrors: a mirror tried first for every source."`
-	Offline           bool     `toml:"offline" doc:"BB_NO_NETWORK: fetch only from DL_DIR and the premirrors (air-gapped hosts)."`
-	GenerateTarballs  bool     `toml:"generate_tarballs" doc:"BB_GENERATE_MIRROR_TARBALLS, so git sources can be mirrored as tarballs."`
-	Sstate            []string `bb:"data" toml:"sstate" doc:"SSTATE_MIRRORS URLs (file:// or http(s)://), tried in order; PATH is appended."`
-	HashServe         string   `bb:"data" toml:"hashserve" doc:"BB_HASHSERVE: hash equivalence server (host:port, unix://path or auto)."`
-	HashServeUpstream string   `bb:"data" toml:"hashserve_upstream" doc:"BB_HASHSERVE_UPSTREAM for a local auto server."`
-	PRServ            string   `bb:"data" toml:"prserv" doc:"PRSERV_HOST: PR server (host:port or localhost:0)."`
-	GitDir            string   `bb:"data" toml:"git_dir" doc:"Directory of bare git mirrors named <repository>.git (as the poller keeps them): setupoe resolves AUTOREV recipes' branches there and writes PREMIRRORS to them."`
+	Tarball           string            `bb:"data" toml:"tarball" doc:"Tarball mirror tried before upstream for every ftp/http/https/git source: PREMIRRORS (OE_TARBALL_MIRROR)."`
+	OpenXT            string            `bb:"data" toml:"openxt" doc:"OPENXT_MIRROR: where non-fetchable sources (ACM zips, old tarballs) live."`
+	OpenXTGit         string            `bb:"data" toml:"openxt_git" doc:"OPENXT_GIT_MIRROR, host/path without scheme; also {openxt_git} in layer URLs."`
+	OpenXTGitProtocol string            `bb:"data" toml:"openxt_git_protocol" doc:"OPENXT_GIT_PROTOCOL (git, https, file); also {openxt_git_protocol} in layer URLs."`
+	OEGit             string            `bb:"data" toml:"oe_git" doc:"Mirror for upstream OE git repositories; {oe_git} in layer URLs (OE_GIT_MIRROR)."`
+	Sources           []string          `bb:"data" toml:"sources" doc:"Extra source mirrors written to MIRRORS (tried after upstream)."`
+	OwnMirror         string            `bb:"data" toml:"own_mirror" doc:"SOURCE_MIRROR_URL with INHERIT += own-mirrors: a mirror tried first for every source."`
+	Offline           bool              `toml:"offline" doc:"BB_NO_NETWORK: fetch only from DL_DIR and the premirrors (air-gapped hosts)."`
+	GenerateTarballs  bool              `toml:"generate_tarballs" doc:"BB_GENERATE_MIRROR_TARBALLS, so git sources can be mirrored as tarballs."`
+	Sstate            []string          `bb:"data" toml:"sstate" doc:"SSTATE_MIRRORS URLs (file:// or http(s)://), tried in order; PATH is appended."`
+	HashServe         string            `bb:"data" toml:"hashserve" doc:"BB_HASHSERVE: hash equivalence server (host:port, unix://path or auto)."`
+	HashServeUpstream string            `bb:"data" toml:"hashserve_upstream" doc:"BB_HASHSERVE_UPSTREAM for a local auto server."`
+	PRServ            string            `bb:"data" toml:"prserv" doc:"PRSERV_HOST: PR server (host:port or localhost:0)."`
+	GitDir            string            `bb:"data" toml:"git_dir" doc:"Directory of bare git mirrors named <repository>.git (as the poller keeps them): setupoe resolves AUTOREV recipes' branches there and writes PREMIRRORS to them."`
+	Layers            map[string]string `toml:"layers" doc:"Clone URL per layer name, used instead of the [[layer]] url (and of a board's own layer of that name): point the profile at local clones or a mirror without restating its layers."`
 }
 
 // Signing points at the four OpenXT inputs plus the release signer.
@@ -181,6 +185,17 @@ type Board struct {
 	Artifacts     []Artifact `toml:"artifacts" doc:"Deploy outputs beyond the image files (images/{machine}/<image>-{machine}.*), e.g. kernel, tboot, ACMs."`
 	ACMs          []ACM      `toml:"acm" doc:"License-walled files the board's image needs, added to [[acm]] for board builds."`
 	LocalConf     []string   `toml:"local_conf" doc:"Lines added to local.conf for board builds, each checked as BitBake syntax; raw BitBake like [local_conf] extra."`
+}
+
+// RepoImage is one line of bordel's images-manifest: an image a bitbake
+// step deploys, staged into raw/ and signed into the repository.
+type RepoImage struct {
+	Step        string `toml:"step" doc:"The bitbake step that deploys the image; its MACHINE is the manifest's first column."`
+	ID          string `toml:"id" doc:"Image id in XC-PACKAGES (dom0, uivm, control, or file for a plain file)."`
+	Source      string `toml:"source" doc:"Source label: the deploy file is images/<machine>/<source>-<machine>.<type>, or <source>.<type> for control."`
+	Type        string `toml:"type" doc:"Image type, the deploy file's extension (ext3.gz, ext3.vhd.gz, tar.bz2); it also gives the XC-PACKAGES format."`
+	Destination string `toml:"destination" doc:"Destination label: the file in the repository is <destination>.<type> (for id file, <destination>.<format>)."`
+	Mount       string `toml:"mount" doc:"Mount point of the image on the device (for id file, the directory the file goes to)."`
 }
 
 // ACM is a license-walled file that a person must download by hand.

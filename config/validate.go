@@ -112,6 +112,13 @@ func validate(c *Config, file string, kl keyLines, env map[string]string) Errors
 		}
 	}
 	v.validateBoards(c)
+	v.validateRepository(c)
+	v.validateLayerURLs(c)
+	v.confValue("build.machine", b.Machine)
+	if b.Machine != "" && !nameRE.MatchString(b.Machine) {
+		v.add("build.machine", "%q is not a MACHINE name", b.Machine)
+	}
+	v.relPath("paths.deploy_dir", c.Paths.DeployDir, false)
 	v.validateMirrorConfig(c)
 	v.validateSrcrev(c)
 	v.validateRecipes(c.Recipes)
@@ -440,6 +447,73 @@ func (v *validator) validateRecipes(r Recipes) {
 			if !contains(toolNames, t) {
 				v.add(fmt.Sprintf("recipes.images.%s[%d]", img, i), "unknown tool %q (known: %s)", t, strings.Join(toolNames, ", "))
 			}
+		}
+	}
+}
+
+// validateRepository checks [[repository]]: each entry names a bitbake step
+// and gives every images-manifest column as one word; ids and repository
+// files are unique.
+func (v *validator) validateRepository(c *Config) {
+	ids, dests := map[string]bool{}, map[string]bool{}
+	for i, r := range c.Repo {
+		key := fmt.Sprintf("repository[%d]", i)
+		if s, ok := c.Steps[r.Step]; !ok {
+			v.add(key+".step", "unknown step %q", r.Step)
+		} else if s.StepKind() != KindBitbake {
+			v.add(key+".step", "step %q is not a bitbake step", r.Step)
+		}
+		for _, f := range []struct{ name, val string }{{"id", r.ID}, {"source", r.Source}, {"type", r.Type}, {"destination", r.Destination}, {"mount", r.Mount}} {
+			if f.val == "" || strings.ContainsAny(f.val, " \t\r\n") {
+				v.add(key+"."+f.name, "want one non-empty word, got %q", f.val)
+			}
+		}
+		if !nameRE.MatchString(r.Source) || !nameRE.MatchString(r.Destination) || !nameRE.MatchString(r.Type) {
+			v.add(key, "source, type and destination must be plain file name parts (%q, %q, %q)", r.Source, r.Type, r.Destination)
+		}
+		if r.Mount != "" && !strings.HasPrefix(r.Mount, "/") {
+			v.add(key+".mount", "%q must be an absolute path", r.Mount)
+		}
+		if r.ID != "file" && ids[r.ID] {
+			v.add(key+".id", "image id %q listed twice", r.ID)
+		}
+		ids[r.ID] = true
+		if dests[r.Destination+"."+r.Type] {
+			v.add(key+".destination", "%q listed twice", r.Destination)
+		}
+		dests[r.Destination+"."+r.Type] = true
+	}
+}
+
+// validateLayerURLs checks [mirrors.layers]: every key names a layer of the
+// configuration (a [[layer]] or a board's own layer).
+func (v *validator) validateLayerURLs(c *Config) {
+	known := map[string]bool{}
+	for _, l := range c.Layers {
+		known[l.Name] = true
+	}
+	for _, b := range c.Boards {
+		for _, l := range b.Repos {
+			known[l.Name] = true
+		}
+	}
+	names := make([]string, 0, len(c.Mirrors.Layers))
+	for n := range c.Mirrors.Layers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		key := "mirrors.layers." + n
+		if !known[n] {
+			all := make([]string, 0, len(known))
+			for k := range known {
+				all = append(all, k)
+			}
+			sort.Strings(all)
+			v.add(key, "no layer named %q (known: %s)", n, strings.Join(all, ", "))
+		}
+		if strings.TrimSpace(c.Mirrors.Layers[n]) == "" {
+			v.add(key, "missing URL")
 		}
 	}
 }

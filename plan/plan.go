@@ -22,6 +22,9 @@ type Plan struct {
 	Steps      []Step  `json:"steps"`
 	Layers     []Layer `json:"layers"`
 	Boards     []Board `json:"boards,omitempty"`
+	// Repository is what sign puts into packages.main, in order; each
+	// file is staged into raw/ by the step named in it.
+	Repository []RepoFile `json:"repository,omitempty"`
 }
 
 // Board is a board profile buildable with `board NAME`.
@@ -92,11 +95,12 @@ func Resolve(c *config.Config, locked Locked, names ...string) (*Plan, error) {
 		BuildDir:   c.BuildDir(),
 		OutputDir:  c.Abs(c.Paths.OutputDir),
 	}
+	p.Repository = Repository(c)
 	for _, n := range order {
 		s := c.Steps[n]
 		ps := Step{
 			Name: n, Kind: s.StepKind(), Machine: s.Machine, Images: s.Images,
-			Depends: s.Depends, Artifacts: s.Artifacts, Doc: s.Doc, Requested: requested[n],
+			Depends: s.Depends, Artifacts: StepArtifacts(c, n), Doc: s.Doc, Requested: requested[n],
 		}
 		if ps.Kind == config.KindBitbake {
 			ps.Command = BitbakeArgs(s)
@@ -136,6 +140,21 @@ func Resolve(c *config.Config, locked Locked, names ...string) (*Plan, error) {
 		p.Boards = append(p.Boards, pb)
 	}
 	return p, nil
+}
+
+// StepArtifacts is what a step copies into raw/: its own artifacts, then
+// the repository images it deploys (to raw/<file>).
+func StepArtifacts(c *config.Config, step string) []config.Artifact {
+	arts := append([]config.Artifact{}, c.Steps[step].Artifacts...)
+	for _, f := range Repository(c) {
+		if f.Step == step {
+			arts = append(arts, config.Artifact{From: f.Deploy, To: f.File})
+		}
+	}
+	if len(arts) == 0 {
+		return nil
+	}
+	return arts
 }
 
 // BitbakeArgs is the argv of a bitbake step (MACHINE goes in the environment).

@@ -39,6 +39,16 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(p.Repository) > 0 {
+		fmt.Fprintln(w, "\nrepository (packages.main, in XC-PACKAGES order):")
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, f := range p.Repository {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s <- %s (step %s)\n", f.ID, f.Format, f.Mount, f.File, f.Deploy, f.Step)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(p.Boards) > 0 {
 		fmt.Fprintln(w, "\nboards (go run mage.go board NAME):")
 		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

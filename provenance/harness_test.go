@@ -51,8 +51,8 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, root: root, work: filepath.Join(root, "work"), record: filepath.Join(root, "bitbake-calls.jsonl"), out: &bytes.Buffer{}}
 	bb := standin.BitbakeRepo(t, filepath.Join(root, "up", "bitbake"))
 	w.layer = gittest.New(t, filepath.Join(root, "up", "xenclient-oe"), "master")
-	w.layer.Commit("recipes/images/xenclient-initramfs-image.bb", "SUMMARY = \"initramfs\"\nLICENSE = \"MIT\"\nIMAGE_FSTYPES = \"cpio.gz\"\ninherit image\n", "initramfs")
-	w.layer.Commit("recipes/images/xenclient-installer-image.bb", "SUMMARY = \"installer\"\nLICENSE = \"MIT\"\nIMAGE_FSTYPES = \"cpio.gz\"\nXTBUILD_FAKE_DEPLOY = \"bzImage-${MACHINE}.bin xen.gz tboot.gz ivb_snb.acm\"\ninherit image\n", "installer")
+	w.layer.Commit("recipes/images/xenclient-stubdomain-initramfs-image.bb", "SUMMARY = \"initramfs\"\nLICENSE = \"MIT\"\nIMAGE_FSTYPES = \"cpio.gz\"\ninherit image\n", "initramfs")
+	w.layer.Commit("recipes/images/xenclient-installer-image.bb", "SUMMARY = \"installer\"\nLICENSE = \"MIT\"\nIMAGE_FSTYPES = \"cpio.gz\"\nXTBUILD_FAKE_DEPLOY = \"bzImage-${MACHINE}.bin xen.gz tboot.gz control.tar.bz2 ivb_snb.acm\"\ninherit image\n", "installer")
 
 	w.keys = signing.KeyPaths(filepath.Join(w.work, "certs"))
 	if err := signing.GenerateKeys(context.Background(), filepath.Join(w.work, "certs"), signing.KeyOptions{}); err != nil {
@@ -71,11 +71,16 @@ func newWorld(t *testing.T) *world {
 	}
 	toml := fmt.Sprintf(`[build]
 id = "42"
-steps = ["setupoe", "initramfs", "installer"]
+steps = ["setupoe", "stubinitramfs", "installer"]
 server_timeout = 0
+# The stand-in models BitBake 2.8 and deploys under TMPDIR.
+release = "scarthgap"
+oe_branch = "scarthgap"
+bitbake_branch = "2.8"
 
 [paths]
 mirror = "mirror"
+deploy_dir = ""
 
 [signing]
 prod_ca_cert = "certs/prod-cacert.pem"

@@ -75,7 +75,7 @@ func TestProvenanceOfStandInBuild(t *testing.T) {
 	if doc.external("configSha256") != c.Source.Hash || doc.external("config") != string(c.Canonical()) || doc.Name() != "openxt-dev-42-master" {
 		t.Errorf("config in provenance: %s", doc.external("configSha256"))
 	}
-	if strings.Join(doc.Steps(), ",") != "setupoe,initramfs,installer" {
+	if strings.Join(doc.Steps(), ",") != "setupoe,stubinitramfs,installer" {
 		t.Errorf("steps %v", doc.Steps())
 	}
 	v := doc.Provenance.GetRunDetails().GetBuilder().GetVersion()

@@ -124,7 +124,7 @@ func needsBitbake(p *plan.Plan) bool {
 
 func runStep(ctx context.Context, e *Env, p *plan.Plan, s plan.Step, outDir, logPath string) error {
 	c := e.Config
-	deployDir := filepath.Join(c.BuildDir(), bbconf.TmpDirName, "deploy")
+	deployDir := bbconf.BuildDirs(c).Deploy
 	var arts []Artifact
 	switch s.Kind {
 	case config.KindSetupOE:
@@ -166,7 +166,7 @@ func bitbakeStep(ctx context.Context, e *Env, s plan.Step, outDir, logPath strin
 		return fmt.Errorf("step log: %w", err)
 	}
 	defer logf.Close()
-	bsDir := filepath.Join(e.Config.BuildDir(), bbconf.TmpDirName, "buildstats")
+	bsDir := bbconf.BuildDirs(e.Config).Buildstats
 	before := snapshotDirs(bsDir)
 	_, runErr := runBitbake(ctx, e, s, s.Command, logf, logPath)
 	// Keep this step's buildstats with the build (also on failure: the

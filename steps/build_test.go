@@ -37,7 +37,6 @@ func TestBuildWithStandInBitbakeRunsDependenciesFirst(t *testing.T) {
 	}
 	got := strings.Join(machines(w.calls()), "\n")
 	want := strings.Join([]string{
-		"xenclient-dom0 xenclient-initramfs-image",
 		"xenclient-stubdomain xenclient-stubdomain-initramfs-image",
 		"xenclient-dom0 xenclient-dom0-image",
 		"openxt-installer xenclient-installer-image",
@@ -49,11 +48,11 @@ func TestBuildWithStandInBitbakeRunsDependenciesFirst(t *testing.T) {
 	for _, r := range res {
 		names = append(names, r.Step+"="+r.Status)
 	}
-	if strings.Join(names, " ") != "setupoe=ok initramfs=ok stubinitramfs=ok dom0=ok installer=ok" {
+	if strings.Join(names, " ") != "setupoe=ok stubinitramfs=ok dom0=ok installer=ok" {
 		t.Errorf("results %v", names)
 	}
 	for _, f := range []string{"raw/dom0-rootfs.ext3.gz", "raw/installer/rootfs.cpio.gz", "raw/installer/vmlinuz", "raw/installer/xen.gz",
-		"raw/installer/gm45.acm", "raw/installer/iso/isolinux.cfg", "raw/installer/netboot/pxelinux.cfg", "logs/dom0.log", "manifest.json"} {
+		"raw/installer/gm45.acm", "raw/control.tar.bz2", "raw/installer/iso/isolinux.cfg", "raw/installer/netboot/pxelinux.cfg", "logs/dom0.log", "manifest.json"} {
 		if _, err := os.Stat(filepath.Join(w.outDir(), f)); err != nil {
 			t.Errorf("missing %s", f)
 		}
@@ -119,7 +118,7 @@ func TestResumeAfterFailingStep(t *testing.T) {
 	if !strings.Contains(err.Error(), "task xenclient-dom0-image.bb:do_rootfs failed (log: ") || !strings.Contains(err.Error(), "logs/dom0.log") {
 		t.Errorf("error does not name task and log: %v", err)
 	}
-	if res[3].Status != "failed" || res[4].Status != "not run" {
+	if res[2].Status != "failed" || res[3].Status != "not run" {
 		t.Errorf("results %+v", res)
 	}
 	before := len(w.calls())
@@ -132,7 +131,7 @@ func TestResumeAfterFailingStep(t *testing.T) {
 	if strings.Join(again, ",") != "xenclient-dom0 xenclient-dom0-image,openxt-installer xenclient-installer-image" {
 		t.Errorf("resume ran %v", again)
 	}
-	if res[1].Status != "done earlier" || res[2].Status != "done earlier" {
+	if res[1].Status != "done earlier" {
 		t.Errorf("results %+v", res)
 	}
 	// XTBUILD_FORCE rebuilds everything.
@@ -140,7 +139,7 @@ func TestResumeAfterFailingStep(t *testing.T) {
 	if _, err := Build(context.Background(), w.env(config.Options{Force: true})); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(w.calls()) - before; n != 4 {
+	if n := len(w.calls()) - before; n != 3 {
 		t.Errorf("forced build ran bitbake %d times", n)
 	}
 	// A config change invalidates the stamps.
@@ -151,7 +150,7 @@ func TestResumeAfterFailingStep(t *testing.T) {
 	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(w.calls()) - before; n != 4 {
+	if n := len(w.calls()) - before; n != 3 {
 		t.Errorf("after config change bitbake ran %d times", n)
 	}
 }
@@ -163,7 +162,7 @@ func TestInterruptIsPassedToBitbake(t *testing.T) {
 	go func() {
 		// Cancel once the first bitbake task is running.
 		for i := 0; i < 200; i++ {
-			data, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "initramfs.log"))
+			data, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
 			if strings.Contains(string(data), "Running task 1 of") {
 				break
 			}
@@ -179,7 +178,7 @@ func TestInterruptIsPassedToBitbake(t *testing.T) {
 	if len(calls) != 1 || calls[0]["interrupts"].(float64) != 1 {
 		t.Fatalf("bitbake got %v", calls)
 	}
-	log, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "initramfs.log"))
+	log, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
 	if !strings.Contains(string(log), "Keyboard Interrupt, closing down...") || !strings.Contains(string(log), "# bitbake exited with code 1") {
 		t.Errorf("log:\n%s", log)
 	}
@@ -215,10 +214,10 @@ func TestMemoryResidentServerIsReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := w.calls()
-	if len(calls) != 5 {
+	if len(calls) != 4 {
 		t.Fatalf("calls %v", calls)
 	}
-	for i, c := range calls[:4] {
+	for i, c := range calls[:3] {
 		if c["server_timeout"] != "60" {
 			t.Errorf("call %d: BB_SERVER_TIMEOUT %v", i, c["server_timeout"])
 		}
@@ -226,8 +225,8 @@ func TestMemoryResidentServerIsReused(t *testing.T) {
 			t.Errorf("call %d parsed %v recipes", i, parsed)
 		}
 	}
-	if last := calls[4]["args"].([]any); len(last) != 1 || last[0] != "-m" {
-		t.Errorf("server not stopped: %v", calls[4])
+	if last := calls[3]["args"].([]any); len(last) != 1 || last[0] != "-m" {
+		t.Errorf("server not stopped: %v", calls[3])
 	}
 }
 
@@ -254,5 +253,44 @@ func TestUnknownStep(t *testing.T) {
 	_, err := Build(context.Background(), w.env(config.Options{}), "dom1")
 	if err == nil || exitcode.Of(err) != 2 || !strings.Contains(err.Error(), `unknown step "dom1" (known steps: copy, dom0,`) {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+// A second Ctrl-C stops harder, as with plain bitbake: the runner passes
+// the second SIGINT on ("Second Keyboard Interrupt, stopping...") instead
+// of waiting for the running task to end.
+func TestSecondInterruptIsPassedToBitbake(t *testing.T) {
+	w := newWorld(t, "")
+	t.Setenv("XTBUILD_FAKE_TASK_MS", "4000")
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan struct{})
+	ctx = WithSecondInterrupt(ctx, second)
+	go func() {
+		for i := 0; i < 400; i++ {
+			data, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
+			if strings.Contains(string(data), "Running task 1 of") {
+				break
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		cancel()
+		time.Sleep(300 * time.Millisecond)
+		close(second)
+	}()
+	start := time.Now()
+	_, err := Build(ctx, w.env(config.Options{}))
+	if exitcode.Of(err) != exitcode.Interrupted {
+		t.Fatalf("error %v", err)
+	}
+	calls := w.calls()
+	if len(calls) != 1 || calls[0]["interrupts"].(float64) != 2 {
+		t.Fatalf("bitbake got %v", calls)
+	}
+	log, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
+	if !strings.Contains(string(log), "Second Keyboard Interrupt, stopping...") {
+		t.Errorf("log:\n%s", log)
+	}
+	if d := time.Since(start); d > 3500*time.Millisecond {
+		t.Errorf("build took %s after a second interrupt; the 4 s task was waited for", d)
 	}
 }

@@ -41,7 +41,7 @@ var imageRecipes = map[string]string{
 	"xenclient-uivm-image":                 `IMAGE_FSTYPES = "ext3.vhd.gz"`,
 	"xenclient-ndvm-image":                 `IMAGE_FSTYPES = "ext3.disk.vhd.gz"`,
 	"xenclient-installer-image": `IMAGE_FSTYPES = "cpio.gz"
-XTBUILD_FAKE_DEPLOY = "bzImage-${MACHINE}.bin xen.gz tboot.gz gm45.acm ivb_snb.acm iso/isolinux.cfg netboot/pxelinux.cfg"`,
+XTBUILD_FAKE_DEPLOY = "bzImage-${MACHINE}.bin xen.gz tboot.gz control.tar.bz2 gm45.acm ivb_snb.acm iso/isolinux.cfg netboot/pxelinux.cfg"`,
 	"xenclient-installer-part2-image": `IMAGE_FSTYPES = "tar.bz2"`,
 }
 
@@ -58,10 +58,18 @@ func newWorld(t *testing.T, extraTOML string) *world {
 	for _, f := range []string{"prod-cacert.pem", "dev-cacert.pem"} {
 		os.WriteFile(filepath.Join(w.work, "certs", f), []byte("stand-in certificate\n"), 0o644)
 	}
+	// The stand-in models BitBake 2.8 (scarthgap) and writes its deploy
+	// outputs under TMPDIR, so the build says so.
 	toml := fmt.Sprintf(`[build]
 id = "42"
-steps = ["setupoe", "initramfs", "dom0", "installer"]
+steps = ["setupoe", "stubinitramfs", "dom0", "installer"]
 server_timeout = 0
+release = "scarthgap"
+oe_branch = "scarthgap"
+bitbake_branch = "2.8"
+
+[paths]
+deploy_dir = ""
 
 [[layer]]
 name = "bitbake"

@@ -33,15 +33,17 @@ type FailedTask struct {
 }
 
 var (
-	runningRE  = regexp.MustCompile(`^NOTE: Running (setscene )?task (\d+) of (\d+) \((.*)\)$`)
-	failedRE   = regexp.MustCompile(`^ERROR: Task \((.*)\) failed with exit code '(-?\d+)'`)
-	logfileRE  = regexp.MustCompile(`^ERROR: Logfile of failure stored in: (\S+)`)
-	parsedRE   = regexp.MustCompile(`^Parsing of (\d+) \.bb files complete \((\d+) cached, (\d+) parsed\)`)
-	cachedRE   = regexp.MustCompile(`^Loaded (\d+) entries from dependency cache`)
-	summaryRE  = regexp.MustCompile(`^NOTE: Tasks Summary: (.*)$`)
-	sumTaskRE  = regexp.MustCompile(`^  (\S+:do_\S+)$`)
-	sumLogRE   = regexp.MustCompile(`^    log: (\S+)$`)
-	parseErrRE = regexp.MustCompile(`ParseError at ([^:]+:\d+): (.*)$`)
+	runningRE = regexp.MustCompile(`^NOTE: Running (setscene )?task (\d+) of (\d+) \((.*)\)$`)
+	failedRE  = regexp.MustCompile(`^ERROR: Task \((.*)\) failed with exit code '(-?\d+)'`)
+	logfileRE = regexp.MustCompile(`^ERROR: Logfile of failure stored in: (\S+)`)
+	parsedRE  = regexp.MustCompile(`^Parsing of (\d+) \.bb files complete \((\d+) cached, (\d+) parsed\)`)
+	cachedRE  = regexp.MustCompile(`^Loaded (\d+) entries from dependency cache`)
+	summaryRE = regexp.MustCompile(`^NOTE: Tasks Summary: (.*)$`)
+	sumTaskRE = regexp.MustCompile(`^  (\S+:do_\S+)$`)
+	sumLogRE  = regexp.MustCompile(`^    log: (\S+)$`)
+	// bb.parse.ParseError's text: "ParseError at FILE:LINE: MSG", or
+	// "ParseError in WHERE: MSG" without a line (e.g. a missing INHERIT).
+	parseErrRE = regexp.MustCompile(`(ParseError (?:at|in) .*)$`)
 )
 
 // Feed consumes one output line.
@@ -91,7 +93,9 @@ func (p *Progress) Feed(line string, now time.Time) {
 	if strings.HasPrefix(line, "ERROR: ") {
 		p.Errors = append(p.Errors, strings.TrimPrefix(line, "ERROR: "))
 	} else if m := parseErrRE.FindStringSubmatch(line); m != nil {
-		p.Errors = append(p.Errors, fmt.Sprintf("parse error at %s: %s", m[1], m[2]))
+		// The last line of the traceback under "ERROR: Unable to parse
+		// .../BBHandler.py": BitBake's own words for what is wrong.
+		p.Errors = append(p.Errors, m[1])
 	}
 }
 
@@ -159,6 +163,13 @@ func (p *Progress) Reason() string {
 			s += fmt.Sprintf(" and %d more", len(p.Failed)-1)
 		}
 		return s
+	}
+	// BitBake's ParseError text first: the "Unable to parse" line before
+	// it names BitBake's own parser file, not the user's.
+	for _, e := range p.Errors {
+		if strings.HasPrefix(e, "ParseError ") {
+			return e
+		}
 	}
 	for _, e := range p.Errors {
 		if strings.HasPrefix(e, "Unable to parse") {

@@ -43,7 +43,11 @@ func TestProgressFromRealBitbakeOutput(t *testing.T) {
 			failedTask: "/srv/xtbuild/build/repos/meta-demo/recipes/demo-tool_1.0.bb:do_compile",
 			failedLog:  "/srv/xtbuild/build/tmp/work/demo-tool-1.0-r0/temp/log.do_compile.21700", summaryStart: "Attempted 1 tasks"},
 		{file: "parse-error-local-conf.log",
-			reason: "parse error at /srv/xtbuild/build/conf/local.conf:2: unparsed line: 'this is not valid'"},
+			reason: "ParseError at /srv/xtbuild/build/conf/local.conf:2: unparsed line: 'this is not valid'"},
+		// A missing class: BitBake's first ERROR line names its own
+		// BBHandler.py; the ParseError line says what is wrong.
+		{file: "parse-error-inherit.log",
+			reason: "ParseError in configuration INHERITs: Could not inherit file classes/no-such-class.bbclass"},
 		{file: "nothing-provides.log", parsed: 2, reason: "Nothing PROVIDES 'no-such-image'"},
 	}
 	for _, tt := range tests {

@@ -53,10 +53,8 @@ func bitbakeEnv(c *config.Config, step plan.Step, base []string) []string {
 	for k, v := range step.Env {
 		env[k] = v
 	}
-	passName := "BB_ENV_PASSTHROUGH_ADDITIONS"
-	if !c.ReleaseInfo().ColonOverrides || strings.HasPrefix(c.ReleaseInfo().Bitbake, "1.") {
-		passName = "BB_ENV_EXTRAWHITE" // BitBake before 2.0
-	}
+	// BB_ENV_EXTRAWHITE before BitBake 2.0, BB_ENV_PASSTHROUGH_ADDITIONS since.
+	passName := c.ReleaseInfo().EnvPassthrough
 	pass := strings.Fields(env[passName])
 	for _, v := range []string{"MACHINE", "BUILD_UID", "SOURCE_DATE_EPOCH"} {
 		if !containsStr(pass, v) {
@@ -132,7 +130,8 @@ func lookBitbake(env []string) (string, error) {
 // line by line to the step log, to the terminal (every line without a TTY;
 // warnings and errors plus a live progress line with one) and to the
 // progress parser. Cancelling ctx sends bitbake one SIGINT and waits for
-// it to shut down cleanly.
+// it to shut down cleanly; a second interrupt (WithSecondInterrupt) is
+// passed on, and bitbake is killed if it then does not stop.
 func runBitbake(ctx context.Context, e *Env, step plan.Step, args []string, logw io.Writer, logPath string) (*Progress, error) {
 	c := e.Config
 	env := bitbakeEnv(c, step, os.Environ())
@@ -167,6 +166,8 @@ func runBitbake(ctx context.Context, e *Env, step plan.Step, args []string, logw
 		return nil, fmt.Errorf("start bitbake: %w", err)
 	}
 	pw.Close()
+	exited := make(chan struct{})
+	go forwardSecondInterrupt(ctx, cmd.Process.Pid, exited)
 	prog := &Progress{}
 	done := make(chan struct{})
 	go func() {
@@ -188,6 +189,7 @@ func runBitbake(ctx context.Context, e *Env, step plan.Step, args []string, logw
 		}
 	}()
 	waitErr := cmd.Wait()
+	close(exited)
 	<-done
 	pr.Close()
 	e.Term.Done()
@@ -219,5 +221,46 @@ func stopServer(ctx context.Context, e *Env) {
 	e.Log.Info("stop bitbake server", "argv", []string{bb, "-m"})
 	if out, err := cmd.CombinedOutput(); err != nil {
 		e.Log.Warn("bitbake -m", "err", err, "output", string(out))
+	}
+}
+
+type secondKey struct{}
+
+// WithSecondInterrupt attaches the channel a caller closes on a second
+// Ctrl-C. Cancelling ctx sends bitbake one SIGINT (it finishes the running
+// tasks and shuts down cleanly); closing second then sends the second one,
+// as a terminal would, and bitbake stops its tasks at once.
+func WithSecondInterrupt(ctx context.Context, second <-chan struct{}) context.Context {
+	return context.WithValue(ctx, secondKey{}, second)
+}
+
+func secondInterrupt(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(secondKey{}).(<-chan struct{})
+	return ch // nil blocks forever
+}
+
+// HardStopGrace is how long bitbake gets after the second SIGINT before
+// its process group is killed (bitbake itself stops within about 5 s).
+var HardStopGrace = 15 * time.Second
+
+// forwardSecondInterrupt waits, after the first interrupt, for a second
+// one and passes it on to bitbake's process group; if bitbake is still
+// running HardStopGrace later, the group is killed.
+func forwardSecondInterrupt(ctx context.Context, pid int, exited <-chan struct{}) {
+	select {
+	case <-ctx.Done():
+	case <-exited:
+		return
+	}
+	select {
+	case <-secondInterrupt(ctx):
+	case <-exited:
+		return
+	}
+	syscall.Kill(-pid, syscall.SIGINT)
+	select {
+	case <-time.After(HardStopGrace):
+		syscall.Kill(-pid, syscall.SIGKILL)
+	case <-exited:
 	}
 }

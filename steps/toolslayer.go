@@ -12,8 +12,7 @@ import (
 )
 
 // ToolsLayer generates the layer that bakes the xt tools into images
-// (recipes/) from the config: the images named in [recipes.images] and by
-// board profiles, the source (git at the checkout's HEAD, or the local
+// (recipes/) from the config: the images named in [recipes.images], the source (git at the checkout's HEAD, or the local
 // checkout), and the vendored Go modules tarball filed into the mirror.
 func ToolsLayer(ctx context.Context, e *Env) ([]string, error) {
 	c := e.Config
@@ -68,27 +67,16 @@ func ToolsLayerDir(c *config.Config) string {
 	return filepath.Join(c.BuildDir(), c.Recipes.Dir)
 }
 
-// toolImages merges [recipes.images] with what board profiles carry.
+// toolImages is the image map of this build's tools layer: [recipes.images]
+// (for a board build, config.ForBoard has made it the board's image alone).
+// Boards' tools are not added: each board has its own build dir and tools
+// layer, and an append for an image the build does not have would dangle.
 func toolImages(c *config.Config) map[string][]string {
 	out := map[string][]string{}
-	add := func(img string, tools []string) {
-		seen := map[string]bool{}
-		for _, t := range out[img] {
-			seen[t] = true
-		}
-		for _, t := range tools {
-			if !seen[t] {
-				out[img] = append(out[img], t)
-				seen[t] = true
-			}
-		}
-		sort.Strings(out[img])
-	}
 	for img, tools := range c.Recipes.Images {
-		add(img, tools)
-	}
-	for img, tools := range recipes.ImagesFromBoards(c.Boards) {
-		add(img, tools)
+		t := append([]string{}, tools...)
+		sort.Strings(t)
+		out[img] = t
 	}
 	return out
 }

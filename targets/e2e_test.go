@@ -91,14 +91,19 @@ func TestSIGINTStopsBitbakeCleanly(t *testing.T) {
 	root := t.TempDir()
 	bb := standin.BitbakeRepo(t, filepath.Join(root, "up", "bitbake"))
 	layer := gittest.New(t, filepath.Join(root, "up", "meta"), "master")
-	layer.Commit("recipes/xenclient-initramfs-image.bb", "IMAGE_FSTYPES = \"cpio.gz\"\n", "image")
+	layer.Commit("recipes/xenclient-stubdomain-initramfs-image.bb", "IMAGE_FSTYPES = \"cpio.gz\"\n", "image")
 	work := filepath.Join(root, "work")
 	os.MkdirAll(filepath.Join(work, "certs"), 0o755)
 	os.WriteFile(filepath.Join(work, "certs", "prod-cacert.pem"), []byte("x"), 0o644)
 	os.WriteFile(filepath.Join(work, "certs", "dev-cacert.pem"), []byte("x"), 0o644)
 	os.WriteFile(filepath.Join(work, "xtbuild.toml"), []byte(fmt.Sprintf(`[build]
-steps = ["initramfs"]
+steps = ["stubinitramfs"]
 server_timeout = 0
+release = "scarthgap"
+oe_branch = "scarthgap"
+bitbake_branch = "2.8"
+[paths]
+deploy_dir = ""
 [[layer]]
 name = "bitbake"
 url = %q
@@ -119,7 +124,7 @@ sublayers = ["."]
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(work, "build-output", "openxt-dev--master", "logs", "initramfs.log")
+	logPath := filepath.Join(work, "build-output", "openxt-dev--master", "logs", "stubinitramfs.log")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		data, _ := os.ReadFile(logPath)

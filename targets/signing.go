@@ -72,7 +72,23 @@ func signDev(ctx context.Context, e *steps.Env) error {
 	if err != nil {
 		return err
 	}
-	return signing.WriteRepository(ctx, filepath.Join(outDir(e), "raw"), packagesDir(e), signing.DefaultManifest(), repoMeta(c), s)
+	return signing.WriteRepository(ctx, filepath.Join(outDir(e), "raw"), packagesDir(e), repoManifest(c), repoMeta(c), s)
+}
+
+// repoManifest is the configured repository ([[repository]], bordel's
+// images-manifest) as signing's manifest; every image is required, as
+// bordel's stage fails on a missing one. Without [[repository]] entries it
+// is OpenXT's final do_build.sh manifest.
+func repoManifest(c *config.Config) signing.Manifest {
+	files := plan.Repository(c)
+	if len(files) == 0 {
+		return signing.DefaultManifest()
+	}
+	m := make(signing.Manifest, 0, len(files))
+	for _, f := range files {
+		m = append(m, signing.Component{Name: f.ID, Format: f.Format, Required: true, File: f.File, Destination: f.Mount})
+	}
+	return m
 }
 
 func assemble(ctx context.Context, e *steps.Env) error {

@@ -30,7 +30,8 @@ func TestKeysSignVerify(t *testing.T) {
 	}
 	raw := filepath.Join(dir, "build-output", "openxt-dev--master", "raw")
 	os.MkdirAll(raw, 0o755)
-	for _, f := range []string{"control.tar.bz2", "dom0-rootfs.ext3.gz", "uivm-rootfs.ext3.vhd.gz", "ndvm-rootfs.ext3.disk.vhd.gz"} {
+	// Every image of the profile's [[repository]] (bordel's images-manifest) is required.
+	for _, f := range []string{"control.tar.bz2", "dom0-rootfs.ext3.gz", "uivm-rootfs.ext3.vhd.gz", "ndvm-rootfs.ext3.disk.vhd.gz", "syncvm-rootfs.ext3.vhd.gz", "usbvm.vhd.gz"} {
 		os.WriteFile(filepath.Join(raw, f), []byte(strings.Repeat(f, 1000)), 0o644)
 	}
 	if out, errOut, code := runBin(t, dir, nil, "sign"); code != 0 {

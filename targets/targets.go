@@ -82,6 +82,7 @@ func finish(e *steps.Env, err error) error {
 func interruptContext() (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
+	second := make(chan struct{})
 	take := func() {
 		signal.Reset(os.Interrupt, syscall.SIGTERM)
 		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
@@ -99,9 +100,16 @@ func interruptContext() (context.Context, func()) {
 		case <-ch:
 			cancel()
 		case <-done:
+			return
+		}
+		// A second Ctrl-C stops bitbake harder, as it does without us.
+		select {
+		case <-ch:
+			close(second)
+		case <-done:
 		}
 	}()
-	return ctx, func() {
+	return steps.WithSecondInterrupt(ctx, second), func() {
 		close(done)
 		signal.Stop(ch)
 		cancel()

@@ -1,0 +1,196 @@
+#!/bin/bash
+# Real-BitBake check of xtbuild's built-in profiles (docs/real-bitbake.md).
+#
+#   bench/real-bitbake.sh REPOS WORK [PROFILE...]
+#
+# REPOS holds local clones of BitBake and the profiles' layers, one
+# repository per layer name (bitbake, openembedded-core, xenclient-oe, ...),
+# with the branches the profiles follow. WORK is a scratch directory.
+# PROFILE is "openxt" (the main build) or a board name; the default is
+# "openxt apu1d-scarthgap", the profiles that run on a current host.
+#
+# For each profile it writes an xtbuild.toml that changes nothing but the
+# layer URLs ([mirrors.layers] -> REPOS), the network (mirrors.offline) and
+# pins for the AUTOREV recipes (see below), runs setupoe, and then, as the
+# non-root user $RUN_AS (default bb; BitBake refuses root for builds):
+#   bitbake -p                                   (parse time recorded)
+#   MACHINE=<m> bitbake -g <targets>             for every bitbake step
+#   MACHINE=<m> bitbake -g packagegroup-xtbuild-tools   (TOOLS=1, default)
+# and prints the layer commits, each command's result and the parse time.
+#
+# Stand-ins, each named as such in the output:
+#   - meta-vglass (gitlab, not fetchable here): a placeholder layer with
+#     collection "vglass" and an empty qemu-dm-vglass.inc, which
+#     xenclient-oe's qemu-dm.inc requires. Targets that need vglass's
+#     recipes fail -g and are reported as needing meta-vglass.
+#   - ghc, ghc-pkg when the host has none: scripts that exit 1 (parsing
+#     only needs them on PATH: HOSTTOOLS).
+#   - SRCREV pins for recipes whose SRCREV is ${AUTOREV}: a fixed
+#     placeholder commit (parsing never fetches; no build can use them).
+set -euo pipefail
+
+[ $# -ge 2 ] || { sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d'; exit 2; }
+REPOS=$(realpath "$1"); WORK=$(realpath -m "$2"); shift 2
+PROFILES=${*:-openxt apu1d-scarthgap}
+RUN_AS=${RUN_AS:-bb}
+TOOLS=${TOOLS:-1}
+PIN=0123456789abcdef0123456789abcdef01234567 # placeholder commit for AUTOREV recipes
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+
+as_user() { if [ "$(id -un)" = "$RUN_AS" ]; then "$@"; else runuser -u "$RUN_AS" -- "$@"; fi; }
+
+mkdir -p "$WORK/bin"
+(cd "$SRC" && go build -o "$WORK/bin/realbitbake" ./bench/realbitbake)
+chown -R "$RUN_AS" "$WORK"
+
+# The meta-vglass stand-in, as a git repository on branch master.
+VG=$WORK/meta-vglass
+as_user mkdir -p "$VG/conf" "$VG/recipes-extended/qemu-dm"
+as_user tee "$VG/conf/layer.conf" >/dev/null <<'EOF'
+# STAND-IN for gitlab.com/vglass/meta-vglass (not fetchable here): the
+# collection name xenclient-oe's LAYERDEPENDS asks for, no recipes.
+BBPATH .= ":${LAYERDIR}"
+BBFILES += "${LAYERDIR}/recipes-*/*/*.bb ${LAYERDIR}/recipes-*/*/*.bbappend"
+BBFILE_COLLECTIONS += "vglass"
+BBFILE_PATTERN_vglass = "^${LAYERDIR}/"
+BBFILE_PRIORITY_vglass = "9"
+LAYERSERIES_COMPAT_vglass = "dunfell"
+# xenclient-oe appends to these meta-vglass recipes; without them the
+# appends dangle (an error), so the stand-in masks them.
+BBMASK += "/xenclient-oe/recipes-kernel/ivc/kernel-module-ivc_git.bbappend"
+BBMASK += "/xenclient-oe/recipes-kernel/openxtfb/kernel-module-openxtfb_git.bbappend"
+BBMASK += "/xenclient-oe/recipes-kernel/openxtfb/kernel-module-pv-display-helper_git.bbappend"
+EOF
+as_user tee "$VG/recipes-extended/qemu-dm/qemu-dm-vglass.inc" >/dev/null <<'EOF'
+# STAND-IN: meta-vglass's qemu-dm additions are not available; this empty
+# file only lets xenclient-oe's qemu-dm.inc `require` it.
+EOF
+[ -d "$VG/.git" ] || as_user git -C "$VG" init -q -b master
+as_user git -C "$VG" add -A
+as_user git -C "$VG" diff --cached --quiet ||
+	as_user git -C "$VG" -c user.name=real-bitbake -c user.email=real-bitbake@localhost commit -qm "meta-vglass stand-in"
+
+# Host tools the OpenXT layers require (HOSTTOOLS): stubs when absent.
+STUBS=$WORK/stubs
+as_user mkdir -p "$STUBS"
+for t in ghc ghc-pkg; do
+	if ! command -v "$t" >/dev/null; then
+		printf '#!/bin/sh\necho "%s: STAND-IN for a parse-only check (install GHC to build)" >&2\nexit 1\n' "$t" | as_user tee "$STUBS/$t" >/dev/null
+		chmod +x "$STUBS/$t"
+	fi
+done
+
+# autorev_pns DIR...: recipe names whose SRCREV is ${AUTOREV} (recipes,
+# appends, and the recipes that include such an .inc).
+autorev_pns() {
+	for L in "$@"; do
+		grep -rlE '^SRCREV[ ?]*=[ ]*"\$\{AUTOREV\}"' "$L" --include='*.bb' --include='*.bbappend' --include='*.inc' 2>/dev/null |
+			while read -r f; do
+				case "$f" in
+				*.inc) grep -rlE "(require|include) .*$(basename "$f")" "$L" --include='*.bb' || true ;;
+				*) echo "$f" ;;
+				esac
+			done
+	done | sed -E 's#.*/##; s/\.bbappend$//; s/\.bb$//; s/_[^_]*$//' | sort -u
+}
+
+write_config() { # dir board pins-file
+	local dir=$1 board=$2 pins=$3 urls="" name
+	for r in "$REPOS"/*/; do
+		name=$(basename "$r")
+		urls+="$name = \"file://${REPOS}/$name\""$'\n'
+	done
+	[ -d "$REPOS/meta-vglass" ] || urls+="meta-vglass = \"file://$VG\""$'\n'
+	{
+		echo "# Written by bench/real-bitbake.sh: the built-in profile with local layer URLs."
+		echo "[mirrors]"
+		echo "offline = true"
+		echo "[mirrors.layers]"
+		printf '%s' "$urls"
+		if [ -s "$pins" ]; then
+			echo "[local_conf]"
+			echo "extra = ["
+			[ -n "$board" ] || "$WORK/bin/realbitbake" -profile-extra
+			echo "  # AUTOREV recipes pinned to a placeholder commit (parse-only check)"
+			cat "$pins"
+			echo "]"
+		fi
+		if [ "$TOOLS" = 1 ]; then
+			echo "[recipes]"
+			echo "enabled = true"
+			echo "source = \"local\""
+			echo "local_path = \"$SRC\""
+		fi
+	} | as_user tee "$dir/xtbuild.toml" >/dev/null
+}
+
+certs() { # dir: the CA certificates setupoe requires (stand-ins made here)
+	as_user mkdir -p "$1/certs"
+	for c in prod-cacert dev-cacert; do
+		[ -f "$1/certs/$c.pem" ] || as_user openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=real-bitbake $c" \
+			-keyout "$1/certs/${c%-cacert}-cakey.pem" -out "$1/certs/$c.pem" 2>/dev/null
+	done
+}
+
+run_bb() { # builddir passvar machine args... -> prints "rc seconds"
+	local bd=$1 pass=$2 m=$3; shift 3
+	local start end rc=0
+	start=$(date +%s.%N)
+	as_user env -i HOME="$WORK" LANG=C.UTF-8 BUILDDIR="$bd" MACHINE="$m" "$pass=MACHINE" \
+		PATH="$STUBS:$BBBIN:$OESCRIPTS:/usr/local/bin:/usr/bin:/bin" \
+		bash -c 'cd "$BUILDDIR" && exec bitbake "$@"' bitbake "$@" >"$LOG" 2>&1 || rc=$?
+	end=$(date +%s.%N)
+	echo "$rc $(awk "BEGIN{printf \"%.1f\", $end - $start}")"
+}
+
+for prof in $PROFILES; do
+	dir=$WORK/$prof board=""
+	[ "$prof" = openxt ] || board=$prof
+	as_user mkdir -p "$dir"
+	certs "$dir"
+	: | as_user tee "$dir/pins" >/dev/null
+	write_config "$dir" "$board" "$dir/pins"
+	echo "=== $prof: setupoe (layers from $REPOS)"
+	as_user env HOME="$WORK" "$WORK/bin/realbitbake" -config "$dir/xtbuild.toml" ${board:+-board "$board"} >"$dir/setupoe.out"
+	# Pins for every AUTOREV recipe of the cloned layers, then setupoe again.
+	mapfile -t dirs < <(awk '$1 == "layer" {print $5}' "$dir/setupoe.out")
+	syntax=_ # override syntax of the release: BitBake 1.x reads the old one
+	grep -q '__version__ = "1\.' "$(awk '$1=="layer" && $2=="bitbake" {print $5}' "$dir/setupoe.out")/lib/bb/__init__.py" || syntax=:
+	for p in $(autorev_pns "${dirs[@]}"); do
+		for v in "$p" "$p-native" "nativesdk-$p"; do
+			printf '  %s,\n' "\"SRCREV${syntax}pn-$v = \\\"$PIN\\\"\""
+		done
+	done | as_user tee "$dir/pins" >/dev/null
+	if [ -s "$dir/pins" ]; then
+		write_config "$dir" "$board" "$dir/pins"
+		as_user env HOME="$WORK" "$WORK/bin/realbitbake" -config "$dir/xtbuild.toml" ${board:+-board "$board"} >"$dir/setupoe.out"
+	fi
+	bd=$(awk '$1 == "builddir" {print $2}' "$dir/setupoe.out")
+	BBBIN=$(awk '$1=="layer" && $2=="bitbake" {print $5}' "$dir/setupoe.out")/bin
+	OESCRIPTS=$(awk '$1=="layer" && $2=="openembedded-core" {print $5}' "$dir/setupoe.out")/scripts
+	pass=BB_ENV_PASSTHROUGH_ADDITIONS
+	[ "$syntax" = : ] || pass=BB_ENV_EXTRAWHITE
+	echo "--- $prof: layers (name commit branch)"
+	awk '$1 == "layer" {printf "  %-30s %s %s\n", $2, $3, $4}' "$dir/setupoe.out"
+	echo "--- $prof: AUTOREV recipes pinned: $(($(wc -l <"$dir/pins") / 3))"
+	first_machine=$(awk '$1 == "step" {print $3; exit}' "$dir/setupoe.out")
+	LOG=$dir/parse.log
+	read -r rc secs < <(run_bb "$bd" "$pass" "$first_machine" -p)
+	echo "--- $prof: MACHINE=$first_machine bitbake -p: exit $rc, ${secs}s; $(grep -E '^Parsing of' "$LOG" | tail -1)"
+	grep -E '^(ERROR|WARNING: .*(dangling|No bb files))' "$LOG" | head -20 | sed 's/^/    /' || true
+	while read -r _ step machine targets; do
+		LOG=$dir/graph-$step.log
+		# shellcheck disable=SC2086 # targets is a word list
+		read -r rc secs < <(run_bb "$bd" "$pass" "$machine" -g $targets)
+		vg=""
+		grep -qiE "vglass|disman|ivcdaemon" "$LOG" && [ "$rc" != 0 ] && vg=" (needs meta-vglass recipes: the stand-in has none)"
+		echo "--- $prof: step $step: MACHINE=$machine bitbake -g $targets: exit $rc, ${secs}s$vg"
+		grep -E '^ERROR' "$LOG" | head -8 | sed 's/^/    /' || true
+	done < <(awk '$1 == "step"' "$dir/setupoe.out")
+	if [ "$TOOLS" = 1 ]; then
+		LOG=$dir/graph-tools.log
+		read -r rc secs < <(run_bb "$bd" "$pass" "$first_machine" -g packagegroup-xtbuild-tools)
+		echo "--- $prof: tools layer: MACHINE=$first_machine bitbake -g packagegroup-xtbuild-tools: exit $rc, ${secs}s"
+		grep -E '^ERROR' "$LOG" | head -8 | sed 's/^/    /' || true
+	fi
+done
