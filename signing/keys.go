@@ -40,6 +40,8 @@ const DefaultDays = 1095
 // KeyOptions tune GenerateKeys. The zero value makes RSA 2048 keys and
 // 1095-day certificates with the OpenXT subject.
 type KeyOptions struct {
+	// Log receives what was written or kept (nil: slog.Default()).
+	Log       *slog.Logger
 	Algorithm KeyAlgorithm
 	Days      int
 	// Subject is the base name of every certificate; the common name is
@@ -172,7 +174,7 @@ func (g keyGen) pair(ctx context.Context, certPath, keyPath, cn string, issuer *
 		if key, err = keyfile.ReadPrivateKey(keyPath, g.pass); err != nil {
 			return nil, nil, fmt.Errorf("generate keys: reuse existing key: %w", err)
 		}
-		slog.Info("keeping existing key", "key", keyPath)
+		orDefault(g.opts.Log).Info("keeping existing key", "key", keyPath)
 	} else {
 		if key, err = newKey(g.opts.Algorithm); err != nil {
 			return nil, nil, fmt.Errorf("generate keys: %s: %w", keyPath, err)
@@ -184,7 +186,7 @@ func (g keyGen) pair(ctx context.Context, certPath, keyPath, cn string, issuer *
 		if err := atomicfile.WriteNew(keyPath, pemKey, 0o600); err != nil {
 			return nil, nil, fmt.Errorf("generate keys: %w", err)
 		}
-		slog.Info("wrote key", "key", keyPath, "algorithm", g.opts.Algorithm, "encrypted", len(g.pass) > 0)
+		orDefault(g.opts.Log).Info("wrote key", "key", keyPath, "algorithm", g.opts.Algorithm, "encrypted", len(g.pass) > 0)
 	}
 	if certExists {
 		certs, err := keyfile.ReadCertificates(certPath)
@@ -203,7 +205,7 @@ func (g keyGen) pair(ctx context.Context, certPath, keyPath, cn string, issuer *
 	if err := atomicfile.WriteNew(certPath, keyfile.CertificatePEM(cert), 0o644); err != nil {
 		return nil, nil, fmt.Errorf("generate keys: %w", err)
 	}
-	slog.Info("wrote certificate", "cert", certPath, "subject", cert.Subject.String(), "not_after", cert.NotAfter)
+	orDefault(g.opts.Log).Info("wrote certificate", "cert", certPath, "subject", cert.Subject.String(), "not_after", cert.NotAfter)
 	return cert, key, nil
 }
 
