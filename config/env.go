@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // EnvOverride is one environment variable that overrides a config key.
@@ -103,6 +104,15 @@ type Options struct {
 	// FullHistory is XTBUILD_FULL_HISTORY: setupoe clones whole histories
 	// instead of shallow fetches of the needed commits.
 	FullHistory bool
+	Debug       bool   // XTBUILD_DEBUG (or mage -v): debug lines from every package
+	Plain       bool   // XTBUILD_PLAIN: plain log lines even on a terminal
+	Commit      string // XTBUILD_COMMIT: xtbuild's own commit, recorded in provenance
+	// ConfigFile is XTBUILD_CONFIG: the config file to use (and the file
+	// init and migrate write).
+	ConfigFile string
+	// SourceDateEpoch is SOURCE_DATE_EPOCH when set: it overrides the build
+	// date that otherwise comes from the layer lock.
+	SourceDateEpoch time.Time
 }
 
 // OptionVars documents each option variable (README and target help).
@@ -121,6 +131,11 @@ var OptionVars = []struct{ Name, Doc string }{
 	{"XTBUILD_CA", "FILE: CA certificate rebuild checks the provenance signature with (default signing.dev_ca_cert)"},
 	{"XTBUILD_UNSIGNED", "1: rebuild accepts a provenance without a valid signature"},
 	{"XTBUILD_FULL_HISTORY", "1: setupoe clones each layer's whole history instead of a shallow fetch of the commit it needs"},
+	{"XTBUILD_DEBUG", "1: debug lines from every package (also `mage -v`)"},
+	{"XTBUILD_PLAIN", "1: plain log lines even on a terminal"},
+	{"XTBUILD_COMMIT", "SHA: xtbuild's own commit, recorded in provenance (default: from the Go build info)"},
+	{"XTBUILD_CONFIG", "FILE: config file to use; init and migrate write it"},
+	{"SOURCE_DATE_EPOCH", "SECONDS: build date for media and provenance instead of the newest locked layer commit"},
 }
 
 // MaxJobs bounds XTBUILD_JOBS: each job is a git process and its pack files.
@@ -153,6 +168,19 @@ func LoadOptions(getenv Getenv) (Options, error) {
 	o.CA = getenv("XTBUILD_CA")
 	flag("XTBUILD_UNSIGNED", &o.Unsigned)
 	flag("XTBUILD_FULL_HISTORY", &o.FullHistory)
+	flag("XTBUILD_DEBUG", &o.Debug)
+	o.Debug = o.Debug || getenv("MAGEFILE_VERBOSE") == "1"
+	flag("XTBUILD_PLAIN", &o.Plain)
+	o.Commit = getenv("XTBUILD_COMMIT")
+	o.ConfigFile = getenv("XTBUILD_CONFIG")
+	if v := getenv("SOURCE_DATE_EPOCH"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || strings.TrimSpace(v) != v {
+			errs = append(errs, &FieldError{File: "environment", Key: "SOURCE_DATE_EPOCH", Msg: fmt.Sprintf("want a non-negative number of seconds, got %q", v)})
+		} else {
+			o.SourceDateEpoch = time.Unix(n, 0).UTC()
+		}
+	}
 	if len(errs) > 0 {
 		return o, errs
 	}

@@ -169,7 +169,7 @@ func TestRunCommands(t *testing.T) {
 	dl := c.Abs(c.Paths.Downloads)
 	writeDL(t, dl, []dlFile{{"a.tar.gz", content("a", 1000), true}, {"b.tar.xz", content("b", 2000), true}})
 	var out bytes.Buffer
-	if err := RunPopulate(ctx, c, &out); err != nil {
+	if err := RunPopulate(ctx, c, &out, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "2 added, 0 replaced, 0 unchanged") {
@@ -192,10 +192,10 @@ func TestRunCommands(t *testing.T) {
 	sctx, cancel := context.WithCancel(ctx)
 	cancel()
 	out.Reset()
-	if err := RunServe(sctx, c, "127.0.0.1:0", &out); err != nil || !strings.Contains(out.String(), "serving ") {
+	if err := RunServe(sctx, c, "127.0.0.1:0", &out, nil); err != nil || !strings.Contains(out.String(), "serving ") {
 		t.Errorf("serve: %v %q", err, out.String())
 	}
-	if err := RunServe(ctx, c, "256.0.0.1:1", &out); exitcode.Of(err) != exitcode.Failure {
+	if err := RunServe(ctx, c, "256.0.0.1:1", &out, nil); exitcode.Of(err) != exitcode.Failure {
 		t.Errorf("serve on a bad address: %v", err)
 	}
 }

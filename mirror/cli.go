@@ -14,10 +14,11 @@ import (
 // the config, a short human summary on w, errors carrying exit codes
 // (internal/exitcode: 1 failure, 2 usage, 130 interrupted).
 
-// RunPopulate copies completed downloads from DL_DIR into the mirror.
-func RunPopulate(ctx context.Context, c *config.Config, w io.Writer) error {
+// RunPopulate copies completed downloads from DL_DIR into the mirror,
+// logging to log (nil: slog.Default()).
+func RunPopulate(ctx context.Context, c *config.Config, w io.Writer, log *slog.Logger) error {
 	dl, dir := c.Abs(c.Paths.Downloads), c.Abs(c.Paths.Mirror)
-	st, err := Populate(ctx, dl, dir, Options{})
+	st, err := Populate(ctx, dl, dir, Options{Log: log})
 	if err != nil {
 		return fmt.Errorf("mirror:populate: %w", err)
 	}
@@ -47,12 +48,12 @@ func RunVerify(ctx context.Context, c *config.Config, w io.Writer) error {
 }
 
 // RunServe serves the mirror on addr (DefaultListen when empty) until ctx
-// is cancelled.
-func RunServe(ctx context.Context, c *config.Config, addr string, w io.Writer) error {
+// is cancelled, logging requests to log (nil: slog.Default()).
+func RunServe(ctx context.Context, c *config.Config, addr string, w io.Writer, log *slog.Logger) error {
 	if addr == "" {
 		addr = DefaultListen
 	}
-	srv, err := Listen(c.Abs(c.Paths.Mirror), addr, slog.Default())
+	srv, err := Listen(c.Abs(c.Paths.Mirror), addr, log)
 	if err != nil {
 		return exitcode.With(exitcode.Failure, fmt.Errorf("mirror:serve: %w", err))
 	}

@@ -121,6 +121,7 @@ func Populate(ctx context.Context, dlDir, mirrorDir string, opts Options) (Stats
 		return st, err
 	}
 	st.Skipped = skipped
+	log.Debug("populate", "downloads", dlAbs, "mirror", mirAbs, "completed", len(downloads), "indexed", len(idx))
 	for _, s := range skipped {
 		log.Debug("not mirrored", "why", s) // returned in Stats.Skipped
 	}

@@ -6,6 +6,7 @@ package plan
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -213,3 +214,6 @@ func KnownSteps(c *config.Config) []string {
 	sort.Strings(names)
 	return names
 }
+
+// OutDir is build-output/<NAME>, where every step's outputs go.
+func (p *Plan) OutDir() string { return filepath.Join(p.OutputDir, p.Name) }

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/xtbuild/xtbuild/steps"
+	"github.com/xtbuild/xtbuild/manifest"
 )
 
 // Report is the outcome of a comparison, also written as JSON for CI.
@@ -96,8 +96,8 @@ func openSide(p string) (*side, error) {
 	s := &side{label: p, files: map[string]FileInfo{}}
 	if st.IsDir() {
 		s.base = p
-		if _, err := os.Stat(filepath.Join(p, steps.ManifestFile)); err == nil {
-			return s, s.readManifest(filepath.Join(p, steps.ManifestFile))
+		if _, err := os.Stat(filepath.Join(p, manifest.File)); err == nil {
+			return s, s.readManifest(filepath.Join(p, manifest.File))
 		}
 		return s, s.walk()
 	}
@@ -127,7 +127,7 @@ func openSide(p string) (*side, error) {
 }
 
 func (s *side) readManifest(p string) error {
-	m, err := steps.ReadManifest(p)
+	m, err := manifest.Read(p)
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
@@ -162,7 +162,7 @@ func (s *side) walk() error {
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	sizes, sums, err := steps.HashFiles(paths)
+	sizes, sums, err := manifest.SHA256(context.Background(), paths)
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}

@@ -1,8 +1,10 @@
-package provenance
+package provenance_test
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/xtbuild/xtbuild/pipe"
+	"github.com/xtbuild/xtbuild/pipeline"
+	. "github.com/xtbuild/xtbuild/provenance"
 
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/gittest"
@@ -20,7 +25,6 @@ import (
 	"github.com/xtbuild/xtbuild/internal/term"
 	"github.com/xtbuild/xtbuild/mirror"
 	"github.com/xtbuild/xtbuild/signing"
-	"github.com/xtbuild/xtbuild/steps"
 )
 
 // fakeBitbake is the stand-in bitbake of the steps tests
@@ -119,32 +123,28 @@ func (w *world) config() *config.Config {
 	return c
 }
 
-func (w *world) env() steps.Env {
-	return steps.Env{Term: term.NewPlain(w.out), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+// env is a build context printing to w.out.
+func (w *world) env() *pipe.Build {
+	return &pipe.Build{Term: term.NewPlain(w.out), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
-// build runs the configured steps and writes the signed provenance.
+// sum is the hex sha256 of data.
+func sum(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// build runs the configured steps through the pipeline, which writes and
+// signs the provenance.
 func (w *world) build() (prov string) {
 	w.t.Helper()
-	c := w.config()
 	e := w.env()
-	e.Config = c
-	start := time.Now().UTC()
-	if _, err := steps.Build(context.Background(), &e); err != nil {
+	e.Config = w.config()
+	e.Version, e.Options.Commit = "v0.1.0-test", "0123456789abcdef0123456789abcdef01234567"
+	if _, err := pipeline.Run(context.Background(), e); err != nil {
 		w.t.Fatalf("%v\n%s", err, w.out)
 	}
-	path, err := Write(c, BuildInfo{Started: start, Finished: time.Now().UTC(), Version: "v0.1.0-test", Commit: "0123456789abcdef0123456789abcdef01234567"})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	s, err := signing.LoadSigner(w.keys.DevSigningCert, w.keys.DevSigningKey, "")
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := Sign(path, s); err != nil {
-		w.t.Fatal(err)
-	}
-	return path
+	return filepath.Join(w.outDir(), File)
 }
 
 func (w *world) outDir() string { return filepath.Join(w.work, "build-output", "openxt-dev-42-master") }

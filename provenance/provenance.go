@@ -28,9 +28,9 @@ import (
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
 	"github.com/xtbuild/xtbuild/layers"
+	"github.com/xtbuild/xtbuild/manifest"
 	"github.com/xtbuild/xtbuild/mirror"
 	"github.com/xtbuild/xtbuild/plan"
-	"github.com/xtbuild/xtbuild/steps"
 )
 
 const (
@@ -58,6 +58,13 @@ const (
 	prefixCert   = "certificate:"
 	lockResource = "xtbuild.lock"
 )
+
+// errNoArtifacts: a build that produced nothing (only setupoe ran) has
+// nothing to attest.
+var errNoArtifacts = errors.New("lists no artifacts")
+
+// IsEmpty reports whether err says the build has produced no artifact yet.
+func IsEmpty(err error) bool { return errors.Is(err, errNoArtifacts) }
 
 // BuildInfo is what the caller knows about the run beyond the config.
 type BuildInfo struct {
@@ -100,12 +107,12 @@ func Generate(c *config.Config, info BuildInfo) (*ita.Statement, error) {
 		return nil, err
 	}
 	outDir := filepath.Join(p.OutputDir, p.Name)
-	m, err := steps.ReadManifest(filepath.Join(outDir, steps.ManifestFile))
+	m, err := manifest.Read(filepath.Join(outDir, manifest.File))
 	if err != nil {
 		return nil, err
 	}
 	if len(m.Artifacts) == 0 {
-		return nil, fmt.Errorf("provenance: %s lists no artifacts", filepath.Join(outDir, steps.ManifestFile))
+		return nil, fmt.Errorf("provenance: %s: %w", filepath.Join(outDir, manifest.File), errNoArtifacts)
 	}
 	stmt := &ita.Statement{Type: ita.StatementTypeUri, PredicateType: PredicateType}
 	for _, a := range m.Artifacts {
@@ -146,7 +153,7 @@ func Generate(c *config.Config, info BuildInfo) (*ita.Statement, error) {
 		return nil, fmt.Errorf("provenance: %w", err)
 	}
 
-	manifestSum, err := fileSHA256(filepath.Join(outDir, steps.ManifestFile))
+	manifestSum, err := fileSHA256(filepath.Join(outDir, manifest.File))
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +179,7 @@ func Generate(c *config.Config, info BuildInfo) (*ita.Statement, error) {
 				StartedOn:    timestamppb.New(info.Started),
 				FinishedOn:   timestamppb.New(info.Finished),
 			},
-			Byproducts: []*ita.ResourceDescriptor{{Name: steps.ManifestFile, Digest: map[string]string{"sha256": manifestSum}, MediaType: "application/json"}},
+			Byproducts: []*ita.ResourceDescriptor{{Name: manifest.File, Digest: map[string]string{"sha256": manifestSum}, MediaType: "application/json"}},
 		},
 	}
 	if err := pred.Validate(); err != nil {

@@ -1,4 +1,4 @@
-package provenance
+package provenance_test
 
 import (
 	"bytes"
@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/xtbuild/xtbuild/manifest"
+	"github.com/xtbuild/xtbuild/pipeline"
+	. "github.com/xtbuild/xtbuild/provenance"
 
 	"github.com/xtbuild/xtbuild/layers"
-	"github.com/xtbuild/xtbuild/steps"
 )
 
 // The provenance of a stand-in build passes the in-toto and SLSA
@@ -38,7 +40,7 @@ func TestProvenanceOfStandInBuild(t *testing.T) {
 	if err := doc.Provenance.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := steps.ReadManifest(filepath.Join(w.outDir(), steps.ManifestFile))
+	m, _ := manifest.Read(filepath.Join(w.outDir(), manifest.File))
 	subj := doc.Subjects()
 	if len(subj) != len(m.Artifacts) || len(subj) < 4 {
 		t.Fatalf("subjects %v, manifest %d artifacts", subj, len(m.Artifacts))
@@ -51,29 +53,29 @@ func TestProvenanceOfStandInBuild(t *testing.T) {
 	c := w.config()
 	lock, _ := layers.ReadLock(c.LockFile())
 	for _, l := range lock.Layers {
-		dep := doc.dependency(prefixLayer + l.Name)
+		dep := doc.Dependency(PrefixLayer + l.Name)
 		if dep == nil || dep.GetDigest()["gitCommit"] != l.Commit || dep.GetUri() != "git+file://"+l.URL {
 			t.Errorf("layer %s: %v", l.Name, dep)
 		}
 	}
 	lockData, _ := os.ReadFile(c.LockFile())
-	if dep := doc.dependency(lockResource); dep == nil || !bytes.Equal(dep.GetContent(), lockData) {
+	if dep := doc.Dependency(LockResource); dep == nil || !bytes.Equal(dep.GetContent(), lockData) {
 		t.Error("lock file not recorded byte for byte")
 	}
-	if dep := doc.dependency(prefixACM + acmName); dep == nil || dep.GetDigest()["sha256"] != c.ACMs[0].SHA256 {
+	if dep := doc.Dependency(PrefixACM + acmName); dep == nil || dep.GetDigest()["sha256"] != c.ACMs[0].SHA256 {
 		t.Errorf("ACM %v", dep)
 	}
-	if dep := doc.dependency(prefixMirror + "busybox-1.36.1.tar.bz2"); dep == nil || dep.GetDigest()["sha256"] != sum([]byte("stand-in busybox source\n")) {
+	if dep := doc.Dependency(PrefixMirror + "busybox-1.36.1.tar.bz2"); dep == nil || dep.GetDigest()["sha256"] != sum([]byte("stand-in busybox source\n")) {
 		t.Errorf("mirror file %v", dep)
 	}
-	if doc.dependency(prefixMirror+acmName) != nil {
+	if doc.Dependency(PrefixMirror+acmName) != nil {
 		t.Error("ACM listed twice")
 	}
-	if doc.dependency(prefixCert+"dev_ca_cert") == nil {
+	if doc.Dependency(PrefixCert+"dev_ca_cert") == nil {
 		t.Error("dev CA certificate not recorded")
 	}
-	if doc.external("configSha256") != c.Source.Hash || doc.external("config") != string(c.Canonical()) || doc.Name() != "openxt-dev-42-master" {
-		t.Errorf("config in provenance: %s", doc.external("configSha256"))
+	if doc.External("configSha256") != c.Source.Hash || doc.External("config") != string(c.Canonical()) || doc.Name() != "openxt-dev-42-master" {
+		t.Errorf("config in provenance: %s", doc.External("configSha256"))
 	}
 	if strings.Join(doc.Steps(), ",") != "setupoe,stubinitramfs,installer" {
 		t.Errorf("steps %v", doc.Steps())
@@ -113,7 +115,7 @@ func TestTamperedProvenanceIsRefused(t *testing.T) {
 		t.Fatal("openssl accepted the tampered file")
 	}
 	before := w.bitbakeCalls()
-	_, err := Rebuild(context.Background(), prov, filepath.Join(w.root, "rebuild"), RebuildOptions{CAFile: w.keys.DevCACert, Env: w.env()})
+	_, err := pipeline.Rebuild(context.Background(), w.env(), prov, filepath.Join(w.root, "rebuild"), RebuildOptions{CAFile: w.keys.DevCACert}, nil)
 	if !errors.Is(err, ErrSignature) || w.bitbakeCalls() != before {
 		t.Fatalf("Rebuild: %v", err)
 	}
@@ -140,17 +142,17 @@ func TestRebuildFromProvenanceGivesIdenticalManifest(t *testing.T) {
 	copyTree(t, filepath.Join(w.work, "mirror"), mirrorCopy)
 	fresh := filepath.Join(w.root, "fresh")
 	before := w.bitbakeCalls()
-	res, err := Rebuild(context.Background(), filepath.Join(elsewhere, File), fresh, RebuildOptions{
-		CAFile: filepath.Join(elsewhere, "dev-cacert.pem"), MirrorDir: mirrorCopy, Env: w.env(),
-	})
+	res, err := pipeline.Rebuild(context.Background(), w.env(), filepath.Join(elsewhere, File), fresh, RebuildOptions{
+		CAFile: filepath.Join(elsewhere, "dev-cacert.pem"), MirrorDir: mirrorCopy,
+	}, nil)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, w.out)
 	}
 	if w.bitbakeCalls()-before != 2 {
 		t.Errorf("rebuild ran bitbake %d times", w.bitbakeCalls()-before)
 	}
-	orig, _ := os.ReadFile(filepath.Join(w.outDir(), steps.ManifestFile))
-	again, err := os.ReadFile(filepath.Join(fresh, "build-output", "openxt-dev-42-master", steps.ManifestFile))
+	orig, _ := os.ReadFile(filepath.Join(w.outDir(), manifest.File))
+	again, err := os.ReadFile(filepath.Join(fresh, "build-output", "openxt-dev-42-master", manifest.File))
 	if err != nil || !bytes.Equal(orig, again) {
 		t.Fatalf("manifests differ (%v):\n%s\n---\n%s", err, orig, again)
 	}
@@ -184,7 +186,7 @@ func TestRebuildRefusesCommitThatCannotBeFetched(t *testing.T) {
 	runGit(t, w.layer.Dir, "reflog", "expire", "--expire=now", "--all")
 	runGit(t, w.layer.Dir, "gc", "-q", "--prune=now")
 	before := w.bitbakeCalls()
-	_, err := Rebuild(context.Background(), prov, filepath.Join(w.root, "fresh"), RebuildOptions{CAFile: w.keys.DevCACert, MirrorDir: filepath.Join(w.work, "mirror"), Env: w.env()})
+	_, err := pipeline.Rebuild(context.Background(), w.env(), prov, filepath.Join(w.root, "fresh"), RebuildOptions{CAFile: w.keys.DevCACert, MirrorDir: filepath.Join(w.work, "mirror")}, nil)
 	if err == nil || !strings.Contains(err.Error(), gone) || !strings.Contains(err.Error(), "setupoe") {
 		t.Fatalf("error %v", err)
 	}
@@ -201,13 +203,13 @@ func TestRebuildRefusesMirrorMismatch(t *testing.T) {
 	bad := filepath.Join(w.root, "bad-mirror")
 	copyTree(t, filepath.Join(w.work, "mirror"), bad)
 	os.WriteFile(filepath.Join(bad, "busybox-1.36.1.tar.bz2"), []byte("Stand-in busybox source\n"), 0o644)
-	_, err := Rebuild(context.Background(), prov, filepath.Join(w.root, "fresh1"), RebuildOptions{CAFile: w.keys.DevCACert, MirrorDir: bad, Env: w.env()})
+	_, err := pipeline.Rebuild(context.Background(), w.env(), prov, filepath.Join(w.root, "fresh1"), RebuildOptions{CAFile: w.keys.DevCACert, MirrorDir: bad}, nil)
 	if err == nil || !strings.Contains(err.Error(), "busybox-1.36.1.tar.bz2 has sha256") {
 		t.Fatalf("error %v", err)
 	}
 	os.Remove(filepath.Join(bad, acmName))
 	os.WriteFile(filepath.Join(bad, "busybox-1.36.1.tar.bz2"), []byte("stand-in busybox source\n"), 0o644)
-	_, err = Rebuild(context.Background(), prov, filepath.Join(w.root, "fresh2"), RebuildOptions{CAFile: w.keys.DevCACert, MirrorDir: bad, Env: w.env()})
+	_, err = pipeline.Rebuild(context.Background(), w.env(), prov, filepath.Join(w.root, "fresh2"), RebuildOptions{CAFile: w.keys.DevCACert, MirrorDir: bad}, nil)
 	if err == nil || !strings.Contains(err.Error(), "ACM "+acmName) || !strings.Contains(err.Error(), "intel.com") {
 		t.Fatalf("error %v", err)
 	}
@@ -259,14 +261,13 @@ artifacts = [{ from = "images/{machine}/tboot.gz", to = "boot/" }]
 		t.Fatal(err)
 	}
 	e := w.env()
-	e.Config = d
-	start := time.Now().UTC()
-	if _, err := steps.Build(context.Background(), &e); err != nil {
+	e.Config, e.Main, e.Board = d, c, "standin"
+	if _, err := pipeline.Run(context.Background(), e); err != nil {
 		t.Fatalf("%v\n%s", err, w.out)
 	}
-	prov, err := Write(c, BuildInfo{Board: "standin", Started: start, Finished: time.Now().UTC()})
-	if err != nil {
-		t.Fatal(err)
+	prov := filepath.Join(w.work, "build-output", "openxt-dev-42-master-standin", File)
+	if _, err := os.Stat(prov); err != nil {
+		t.Fatalf("board build left no provenance: %v", err)
 	}
 	if prov != filepath.Join(w.work, "build-output", "openxt-dev-42-master-standin", File) {
 		t.Errorf("provenance at %s", prov)
@@ -284,12 +285,12 @@ artifacts = [{ from = "images/{machine}/tboot.gz", to = "boot/" }]
 		t.Fatalf("board %q subjects %v", doc.Board(), subj)
 	}
 	fresh := filepath.Join(w.root, "fresh")
-	res, err := Rebuild(context.Background(), prov, fresh, RebuildOptions{AllowUnsigned: true, MirrorDir: filepath.Join(w.work, "mirror"), Env: w.env()})
+	res, err := pipeline.Rebuild(context.Background(), w.env(), prov, fresh, RebuildOptions{AllowUnsigned: true, MirrorDir: filepath.Join(w.work, "mirror")}, nil)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, w.out)
 	}
-	orig, _ := os.ReadFile(filepath.Join(filepath.Dir(prov), steps.ManifestFile))
-	again, _ := os.ReadFile(filepath.Join(fresh, "build-output", "openxt-dev-42-master-standin", steps.ManifestFile))
+	orig, _ := os.ReadFile(filepath.Join(filepath.Dir(prov), manifest.File))
+	again, _ := os.ReadFile(filepath.Join(fresh, "build-output", "openxt-dev-42-master-standin", manifest.File))
 	if !bytes.Equal(orig, again) || !res.Report.Identical {
 		t.Errorf("manifests differ:\n%s\n---\n%s", orig, again)
 	}

@@ -7,22 +7,22 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
 	"github.com/xtbuild/xtbuild/layers"
+	"github.com/xtbuild/xtbuild/manifest"
 	"github.com/xtbuild/xtbuild/mirror"
 	"github.com/xtbuild/xtbuild/plan"
 	"github.com/xtbuild/xtbuild/signing"
-	"github.com/xtbuild/xtbuild/steps"
 )
 
-// RebuildOptions tune Rebuild.
+// RebuildOptions tune Prepare.
 type RebuildOptions struct {
 	// CAFile holds the certificates trusted to sign provenance (the dev
 	// CA for dev builds). Required unless AllowUnsigned.
@@ -36,33 +36,40 @@ type RebuildOptions struct {
 	// mirror directory. Files are checked against the recorded sha256 and
 	// linked or copied into the rebuilt mirror.
 	MirrorDir string
-	// Env supplies the terminal, logger and extra step kinds of the build;
-	// Rebuild sets its Config and Options (always locked).
-	Env steps.Env
-	// Signer, when set, signs the rebuild's own provenance.
-	Signer *signing.Signer
-	// Version and Commit of this xtbuild, recorded in the new provenance.
-	Version, Commit string
+	// Log receives warnings (nil: slog.Default()).
+	Log *slog.Logger
 }
+
+// Rebuild is a build tree recreated from a provenance file alone, ready for
+// the pipeline to build with locked layers (Steps are the recorded ones).
+type Rebuild struct {
+	Doc *Document
+	// Main is the recorded configuration; Config is what is built (the
+	// board's derived config for a board build).
+	Main, Config *config.Config
+}
+
+// Board is the recorded board ("" for the main build).
+func (r *Rebuild) Board() string { return r.Doc.Board() }
+
+// Steps are the recorded steps.
+func (r *Rebuild) Steps() []string { return r.Doc.Steps() }
 
 // RebuildResult is what a rebuild produced.
 type RebuildResult struct {
-	Config     *config.Config // the build's config (the board's for a board build)
-	Steps      []steps.Result
 	Provenance string  // the rebuild's own provenance.json
 	Report     *Report // the rebuild's artifacts against the recorded subjects
 }
 
-// Rebuild recreates a build tree in workDir from a provenance file alone and
-// runs the same steps with locked layers: it checks the signature, writes
-// xtbuild.toml from the recorded resolved config and the lock file byte for
-// byte, restores the CA certificates, takes the recorded mirror files from
-// opts.MirrorDir refusing any whose sha256 differs (and any missing ACM,
-// which nothing can fetch), then builds. setupoe refuses a locked commit
-// that can no longer be fetched, naming it, before bitbake runs. The result
-// compares the new manifest with the recorded subjects; a difference is
-// reported, not returned as an error.
-func Rebuild(ctx context.Context, provenancePath, workDir string, opts RebuildOptions) (*RebuildResult, error) {
+// Prepare recreates a build tree in workDir from a provenance file alone:
+// it checks the signature, writes xtbuild.toml from the recorded resolved
+// config and the lock file byte for byte, restores the CA certificates, and
+// takes the recorded mirror files from opts.MirrorDir refusing any whose
+// sha256 differs (and any missing ACM, which nothing can fetch). The caller
+// then builds r.Steps() of r.Config with locked layers (setupoe refuses a
+// locked commit that can no longer be fetched, naming it, before bitbake
+// runs) and calls Finish.
+func Prepare(ctx context.Context, provenancePath, workDir string, opts RebuildOptions) (*Rebuild, error) {
 	var doc *Document
 	var err error
 	if opts.AllowUnsigned {
@@ -93,29 +100,33 @@ func Rebuild(ctx context.Context, provenancePath, workDir string, opts RebuildOp
 	if err := restoreCerts(doc, d); err != nil {
 		return nil, err
 	}
-	if err := restoreMirror(doc, d, opts.MirrorDir, opts.Env); err != nil {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := restoreMirror(doc, d, opts.MirrorDir, log); err != nil {
 		return nil, err
 	}
+	return &Rebuild{Doc: doc, Main: c, Config: d}, nil
+}
 
-	env := opts.Env
-	env.Config = d
-	env.Options = config.Options{Locked: true, Jobs: opts.Env.Options.Jobs}
-	started := time.Now().UTC()
-	results, err := steps.Build(ctx, &env, doc.Steps()...)
-	res := &RebuildResult{Config: d, Steps: results}
-	if err != nil {
-		return res, fmt.Errorf("rebuild: %w", err)
-	}
-	manifest := filepath.Join(d.Abs(d.Paths.OutputDir), plan.BuildName(d), steps.ManifestFile)
-	if res.Report, err = CompareWithSubjects(doc, manifest); err != nil {
+// Finish compares the rebuilt manifest with the recorded subjects (a
+// difference is reported, not returned as an error) and writes the
+// rebuild's own provenance, signed when s is not nil.
+func (r *Rebuild) Finish(info BuildInfo, s *signing.Signer) (*RebuildResult, error) {
+	d := r.Config
+	res := &RebuildResult{}
+	var err error
+	m := filepath.Join(d.Abs(d.Paths.OutputDir), plan.BuildName(d), manifest.File)
+	if res.Report, err = CompareWithSubjects(r.Doc, m); err != nil {
 		return res, err
 	}
-	info := BuildInfo{Board: doc.Board(), Steps: doc.Steps(), Started: started, Finished: time.Now().UTC(), Version: opts.Version, Commit: opts.Commit}
-	if res.Provenance, err = Write(c, info); err != nil {
+	info.Board, info.Steps = r.Board(), r.Steps()
+	if res.Provenance, err = Write(r.Main, info); err != nil {
 		return res, err
 	}
-	if opts.Signer != nil {
-		if _, err := Sign(res.Provenance, opts.Signer); err != nil {
+	if s != nil {
+		if _, err := Sign(res.Provenance, s); err != nil {
 			return res, err
 		}
 	}
@@ -198,7 +209,7 @@ func restoreCerts(doc *Document, d *config.Config) error {
 
 // restoreMirror takes every recorded mirror file and ACM from src into the
 // rebuilt mirror, refusing sha256 mismatches and missing ACMs.
-func restoreMirror(doc *Document, d *config.Config, src string, env steps.Env) error {
+func restoreMirror(doc *Document, d *config.Config, src string, log *slog.Logger) error {
 	dst := d.Abs(d.Paths.Mirror)
 	if src == "" {
 		src = dst
@@ -249,8 +260,8 @@ func restoreMirror(doc *Document, d *config.Config, src string, env steps.Env) e
 			return fmt.Errorf("rebuild: %w", err)
 		}
 	}
-	if len(absent) > 0 && env.Log != nil {
-		env.Log.Warn("recorded mirror files are absent and will be fetched from upstream (checksums still apply)", "count", len(absent), "first", absent[0])
+	if len(absent) > 0 {
+		log.Warn("recorded mirror files are absent and will be fetched from upstream (checksums still apply)", "count", len(absent), "first", absent[0])
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package provenance
+package provenance_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xtbuild/xtbuild/steps"
+	"github.com/xtbuild/xtbuild/pipeline"
 )
 
 // The stand-in's outputs follow its inputs: a second build in a fresh tree
@@ -25,7 +25,7 @@ func TestBuildWithChangedLayerCommitGivesDifferentManifest(t *testing.T) {
 	c := w.config()
 	e := w.env()
 	e.Config = c
-	if _, err := steps.Build(context.Background(), &e); err != nil {
+	if _, err := pipeline.Run(context.Background(), e); err != nil {
 		t.Fatalf("%v\n%s", err, w.out)
 	}
 	again := images(t, w.outDir())

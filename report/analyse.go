@@ -50,6 +50,13 @@ func analyse(steps []stepBuilds, g *taskgraph.Graph, opts Options) *Report {
 	}
 	r.ID = strings.Join(ids, "+")
 	r.Wall = round2(r.End - r.Start)
+	var hosts []*buildstats.Host
+	for _, s := range steps {
+		for _, b := range s.builds {
+			hosts = append(hosts, b.Host)
+		}
+	}
+	r.HostData = hostData(buildstats.MergeHost(hosts), r.Start)
 
 	pfToPN := map[string]string{}
 	if g != nil {

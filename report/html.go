@@ -125,7 +125,11 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	for _, f := range r.Failures {
 		pf("<p class=\"bad\" id=\"failure\">&#10006; Failed: <b>%s %s</b> in step %s, %s after it started.</p>\n", esc(f.PF), esc(f.Task), esc(f.Step), fmtDur(f.Duration))
 	}
-	p("<nav><a href=\"#timeline\">Timeline</a><a href=\"#critical\">Critical path</a><a href=\"#cpu\">CPU</a><a href=\"#steps\">Steps</a>")
+	p("<nav><a href=\"#timeline\">Timeline</a>")
+	if r.HostData != nil {
+		p("<a href=\"#host\">Host</a>")
+	}
+	p("<a href=\"#critical\">Critical path</a><a href=\"#cpu\">CPU</a><a href=\"#steps\">Steps</a>")
 	p("<a href=\"#top\">Top tasks &amp; recipes</a><a href=\"#sstate\">sstate</a><a href=\"#regressions\">Regressions</a></nav>\n")
 
 	p("<section id=\"timeline\"><h2>Timeline</h2>\n<p class=\"legend\">")
@@ -138,7 +142,9 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	p("<p class=\"muted\">One lane per parallel slot; hover over a bar for recipe, task, duration and CPU.</p>\n")
 	p("<div class=\"scroll\">")
 	r.timelineSVG(bw)
-	p("</div></section>\n")
+	p("</div>\n")
+	r.hostChartsHTML(bw)
+	p("</section>\n")
 
 	pf("<section id=\"critical\"><h2>Critical path: %s over %d tasks</h2>\n", fmtDur(r.Critical.Total), len(r.Critical.Tasks))
 	if r.Critical.Source == "timing" {

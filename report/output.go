@@ -67,6 +67,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		p(", %d unfinished", r.Totals.Unfinished)
 	}
 	p("), task time %s, CPU %s, up to %d in parallel\n", fmtDur(r.Totals.TaskTime), fmtDur(r.Totals.CPU), r.Lanes)
+	if line := r.HostData.hostText(); line != "" {
+		p("Host: %s\n", line)
+	}
 	if r.Sstate.Reused+r.Sstate.Real > 0 {
 		p("sstate: %d of %d sstate-capable tasks restored (%s)\n", r.Sstate.Reused, r.Sstate.Reused+r.Sstate.Real, pct(r.Sstate.Ratio))
 	}

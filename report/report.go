@@ -103,6 +103,7 @@ type Report struct {
 	TopRecipes []RecipeTotal   `json:"top_recipes"`
 	TaskTypes  []TaskTypeTotal `json:"task_types"`
 	CPU        CPUProfile      `json:"cpu"`
+	HostData   *HostData       `json:"host_data,omitempty"`
 	Sstate     SstateSummary   `json:"sstate"`
 	Comparison *Comparison     `json:"comparison,omitempty"`
 	Tasks      []TaskRecord    `json:"tasks"`

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xtbuild/xtbuild/report/buildstats"
 )
 
 var graphFile = filepath.Join("testdata", "task-depends.dot")
@@ -427,4 +429,97 @@ func FuzzReport(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestRealBuildstats: buildstats and task-depends.dot written by real BitBake
+// 2.8 with oe-core scarthgap's buildstats class (testdata/real-scarthgap).
+// The host data becomes charts under the timeline and a line of the text
+// summary; none of it is taken for a recipe; the critical path comes from the
+// real task graph.
+func TestRealBuildstats(t *testing.T) {
+	dir := filepath.Join("testdata", "real-scarthgap")
+	r, err := Generate(context.Background(), Options{
+		Title:       "real",
+		Buildstats:  []StepBuildstats{{Step: "toy", Dir: filepath.Join(dir, "20261205085051")}},
+		TaskDepends: filepath.Join(dir, "task-depends.dot"),
+		HistoryDir:  t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Warnings) != 0 {
+		t.Errorf("warnings: %q", r.Warnings)
+	}
+	for _, rt := range r.TopRecipes {
+		if !strings.HasPrefix(rt.PF, "toy-") {
+			t.Errorf("top recipes hold %q", rt.PF)
+		}
+	}
+	if r.Totals.Tasks != 3 || r.Status != "passed" {
+		t.Errorf("tasks %d status %s", r.Totals.Tasks, r.Status)
+	}
+	if r.Critical.Source != "task-depends.dot" {
+		t.Errorf("critical path source %q", r.Critical.Source)
+	}
+	d := r.HostData
+	if d == nil {
+		t.Fatal("no host data in the report")
+	}
+	if len(d.CPU) < 5 || len(d.Disk) < 5 || len(d.Memory) < 5 || len(d.Pressure["cpu"]) < 5 || len(d.Pressure["io"]) < 5 || len(d.DiskSpace["/dev/vda"]) < 5 {
+		t.Errorf("host series too short: %+v", d)
+	}
+	if d.MemTotalGiB < 23 || d.MemTotalGiB > 24 {
+		t.Errorf("memory total %v GiB, want 23.5 (MemTotal 24683744 kB)", d.MemTotalGiB)
+	}
+	for _, p := range d.CPU {
+		if p.T < -2 || p.T > r.Wall+2 || p.V[0]+p.V[1]+p.V[2] > 100.01 {
+			t.Errorf("cpu point %+v (wall %v)", p, r.Wall)
+		}
+	}
+	var page bytes.Buffer
+	if err := r.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{`id="host"`, `id="host-cpu"`, `id="host-disk"`, `id="host-psi-cpu"`, `id="host-psi-io"`, `id="host-memory"`, `id="host-diskspace-0"`} {
+		if !bytes.Contains(page.Bytes(), []byte(id)) {
+			t.Errorf("page lacks %s", id)
+		}
+	}
+	if bytes.Contains(page.Bytes(), []byte("reduced_proc")) {
+		t.Error("page names reduced_proc files as build content")
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "Host: CPU busy ") || !strings.Contains(text.String(), "cpu pressure avg10 peak") {
+		t.Errorf("text summary lacks the host line:\n%s", text.String())
+	}
+}
+
+// TestHostDownsampling: a six-hour build's 21 600 samples become at most
+// hostPoints averaged points that keep the mean.
+func TestHostDownsampling(t *testing.T) {
+	h := &buildstats.Host{PSI: map[string][]buildstats.Sample{}}
+	for i := range 21600 {
+		v := 0.2
+		if i%2 == 1 {
+			v = 0.4
+		}
+		h.CPU = append(h.CPU, buildstats.Sample{Time: 1000 + float64(i), Values: []float64{v, 0, 0}})
+	}
+	d := hostData(h, 1000)
+	if len(d.CPU) > hostPoints || len(d.CPU) < hostPoints/2 {
+		t.Fatalf("%d points", len(d.CPU))
+	}
+	sum := 0.0
+	for _, p := range d.CPU {
+		sum += p.V[0]
+	}
+	if mean := sum / float64(len(d.CPU)); math.Abs(mean-30) > 0.5 {
+		t.Errorf("mean user %v%%, want 30%%", mean)
+	}
+	if last := d.CPU[len(d.CPU)-1].T; last < 21500 {
+		t.Errorf("last point at %v s, want near 21599", last)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +41,7 @@ func writeISO(ctx context.Context, in ShipInput, boot []bootFile) error {
 		switch e.rel {
 		case "isolinux/boot.cat", "isolinux/efiboot.img":
 			// Made here; a stale copy from raw/ would shadow it.
-			slog.Warn("ignoring generated file found in raw/installer/iso", "file", e.rel)
+			in.Log.Warn("ignoring generated file found in raw/installer/iso", "file", e.rel)
 			continue
 		case "isolinux/bootmsg.txt":
 			data, err := os.ReadFile(e.src)
@@ -93,7 +92,7 @@ func writeISO(ctx context.Context, in ShipInput, boot []bootFile) error {
 		"--set_all_file_dates", stamp,
 		stage,
 	}
-	if err := run(ctx, in.epochEnv(), in.Tools.Xorriso, args...); err != nil {
+	if err := in.run(ctx, in.epochEnv(), in.Tools.Xorriso, args...); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
@@ -145,13 +144,13 @@ func makeEFIBoot(ctx context.Context, in ShipInput, img string) error {
 	env := append(in.epochEnv(), "MTOOLS_SKIP_CHECK=1")
 	// The volume serial is normally time-derived; take it from the epoch.
 	serial := fmt.Sprintf("%08X", uint32(in.SourceDateEpoch.Unix()))
-	if err := run(ctx, env, in.Tools.MkfsFat, "-i", serial, img); err != nil {
+	if err := in.run(ctx, env, in.Tools.MkfsFat, "-i", serial, img); err != nil {
 		return err
 	}
-	if err := run(ctx, env, in.Tools.Mmd, "-i", img, "::EFI", "::EFI/BOOT"); err != nil {
+	if err := in.run(ctx, env, in.Tools.Mmd, "-i", img, "::EFI", "::EFI/BOOT"); err != nil {
 		return err
 	}
-	return run(ctx, env, in.Tools.Mcopy, "-i", img, in.GrubEFI, "::EFI/BOOT/BOOTX64.EFI")
+	return in.run(ctx, env, in.Tools.Mcopy, "-i", img, in.GrubEFI, "::EFI/BOOT/BOOTX64.EFI")
 }
 
 func (in ShipInput) epochEnv() []string {
@@ -160,11 +159,11 @@ func (in ShipInput) epochEnv() []string {
 
 // run executes one tool with argv (never a shell), its output kept for the
 // error message.
-func run(ctx context.Context, env []string, name string, args ...string) error {
+func (in ShipInput) run(ctx context.Context, env []string, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = 10 * time.Second
-	slog.Debug("run", "argv", cmd.Args)
+	in.Log.Debug("run", "argv", cmd.Args)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -110,7 +109,7 @@ func writeNetboot(ctx context.Context, in ShipInput, boot []bootFile) error {
 func copyLicences(ctx context.Context, in ShipInput) error {
 	src := filepath.Join(in.RawDir, "licences")
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
-		slog.Warn("no raw/licences: skipping licences (run the license step first)")
+		in.Log.Warn("no raw/licences: skipping licences (run the license step first)")
 		return nil
 	}
 	es, err := walkTree(src, "")

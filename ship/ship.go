@@ -1,8 +1,8 @@
 // Package ship assembles OpenXT's deliverables in build-output/<NAME>/ from
 // raw/ and the signed repository, as do_build.sh's `ship` step did: the OTA
 // update tarball, the netboot tree and tarball, the hybrid BIOS/UEFI installer
-// ISO, the licences and the info file. Given the same inputs and
-// SOURCE_DATE_EPOCH every output is byte-identical.
+// ISO, the licences and the info file. Given the same inputs and build
+// date every output is byte-identical.
 package ship
 
 import (
@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -48,27 +47,15 @@ type ShipInput struct {
 	Version string
 	// BuildID fills $OPENXT_BUILD_ID in bootmsg.txt.
 	BuildID string
-	// SourceDateEpoch stamps every file date; zero means the
-	// SOURCE_DATE_EPOCH environment variable, or now when that is unset.
+	// SourceDateEpoch stamps every file date: the build date (see
+	// pipe.Build.Date). Required: ship never uses the clock.
 	SourceDateEpoch time.Time
+	// Log receives what was assembled (nil: slog.Default()).
+	Log *slog.Logger
 	// Isohdpfx and GrubEFI default to RawDir/isohdpfx.bin and
 	// RawDir/grubx64.efi.
 	Isohdpfx, GrubEFI string
 	Tools             Tools
-}
-
-// EpochFromEnv parses SOURCE_DATE_EPOCH strictly (decimal seconds). ok is
-// false when it is unset.
-func EpochFromEnv() (t time.Time, ok bool, err error) {
-	v, set := os.LookupEnv("SOURCE_DATE_EPOCH")
-	if !set || v == "" {
-		return time.Time{}, false, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || strings.TrimSpace(v) != v {
-		return time.Time{}, false, fmt.Errorf("SOURCE_DATE_EPOCH %q is not a non-negative number of seconds", v)
-	}
-	return time.Unix(n, 0).UTC(), true, nil
 }
 
 func (in ShipInput) resolve() (ShipInput, error) {
@@ -97,15 +84,11 @@ func (in ShipInput) resolve() (ShipInput, error) {
 		in.GrubEFI = filepath.Join(in.RawDir, "grubx64.efi")
 	}
 	if in.SourceDateEpoch.IsZero() {
-		t, ok, err := EpochFromEnv()
-		if err != nil {
-			return in, fmt.Errorf("ship: %w", err)
-		}
-		if !ok {
-			t = time.Now()
-			slog.Warn("SOURCE_DATE_EPOCH unset: using the current time, outputs will not be reproducible")
-		}
-		in.SourceDateEpoch = t
+		// Never the clock: two builds of one lock must give the same media.
+		return in, errors.New("ship: no build date (SourceDateEpoch): it comes from the layer lock, so run setupoe first")
+	}
+	if in.Log == nil {
+		in.Log = slog.Default()
 	}
 	in.SourceDateEpoch = in.SourceDateEpoch.UTC().Truncate(time.Second)
 	in.Tools = in.Tools.withDefaults()
@@ -146,7 +129,7 @@ func Assemble(ctx context.Context, in ShipInput) error {
 		if err := step.run(); err != nil {
 			return fmt.Errorf("ship %s: %w", step.name, err)
 		}
-		slog.Info("shipped", "part", step.name, "took", time.Since(start).Round(time.Millisecond))
+		in.Log.Info("shipped", "part", step.name, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

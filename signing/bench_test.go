@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/xtbuild/xtbuild/manifest"
 )
 
 // benchBytes is the artifact set size: XTBUILD_BENCH_BYTES (a number with an
@@ -111,7 +113,7 @@ func BenchmarkRepositoryHashSign(b *testing.B) {
 		b.Fatal(err)
 	}
 	// Warm the page cache once so every contender reads from memory.
-	if _, err := HashFiles(context.Background(), files, crypto.SHA256, 0); err != nil {
+	if _, err := manifest.HashFiles(context.Background(), files, crypto.SHA256, 0); err != nil {
 		b.Fatal(err)
 	}
 	repoFile := filepath.Join(dir, RepositoryFile)
@@ -122,7 +124,7 @@ func BenchmarkRepositoryHashSign(b *testing.B) {
 		return func(b *testing.B) {
 			b.SetBytes(total)
 			for b.Loop() {
-				d, err := HashFiles(context.Background(), files, crypto.SHA256, workers)
+				d, err := manifest.HashFiles(context.Background(), files, crypto.SHA256, workers)
 				if err != nil {
 					b.Fatal(err)
 				}

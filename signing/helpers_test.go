@@ -125,7 +125,7 @@ func devRepo(t testing.TB) (packagesDir string, keys KeyFiles) {
 	}
 	raw := rawFixture(t, DefaultManifest())
 	packagesDir = filepath.Join(t.TempDir(), "repository", "packages.main")
-	if err := WriteRepository(context.Background(), raw, packagesDir, DefaultManifest(), testMeta, s); err != nil {
+	if err := WriteRepository(context.Background(), raw, packagesDir, DefaultManifest(), testMeta, s, nil); err != nil {
 		t.Fatal(err)
 	}
 	return packagesDir, keys

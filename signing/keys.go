@@ -45,6 +45,8 @@ const MaxDays = 36500
 // KeyOptions tune GenerateKeys. The zero value makes RSA 2048 keys and
 // 1095-day certificates with the OpenXT subject.
 type KeyOptions struct {
+	// Log receives what was written or kept (nil: slog.Default()).
+	Log       *slog.Logger
 	Algorithm KeyAlgorithm
 	Days      int
 	// Subject is the base name of every certificate; the common name is
@@ -188,7 +190,7 @@ func (g keyGen) pairWith(ctx context.Context, certPath, keyPath string, alg KeyA
 		if err != nil {
 			return nil, nil, fmt.Errorf("generate keys: reuse existing key: %w", err)
 		}
-		slog.Info("keeping existing key", "key", keyPath)
+		orDefault(g.opts.Log).Info("keeping existing key", "key", keyPath)
 		if certExists {
 			certs, err := keyfile.ReadCertificates(certPath)
 			if err != nil {
@@ -203,7 +205,7 @@ func (g keyGen) pairWith(ctx context.Context, certPath, keyPath string, alg KeyA
 		if err != nil {
 			return nil, nil, fmt.Errorf("generate keys: %s: %w", certPath, err)
 		}
-		if err := writeCert(certPath, cert); err != nil {
+		if err := writeCert(certPath, cert, g.opts.Log); err != nil {
 			return nil, nil, err
 		}
 		return cert, key, nil
@@ -226,8 +228,8 @@ func (g keyGen) pairWith(ctx context.Context, certPath, keyPath string, alg KeyA
 	if err := atomicfile.WriteNew(keyPath, pemKey, 0o600); err != nil {
 		return nil, nil, fmt.Errorf("generate keys: %w", err)
 	}
-	slog.Info("wrote key", "key", keyPath, "algorithm", alg, "encrypted", len(pass) > 0)
-	if err := writeCert(certPath, cert); err != nil {
+	orDefault(g.opts.Log).Info("wrote key", "key", keyPath, "algorithm", alg, "encrypted", len(pass) > 0)
+	if err := writeCert(certPath, cert, g.opts.Log); err != nil {
 		// Not one without the other: take the new key back.
 		if rmErr := os.Remove(keyPath); rmErr != nil {
 			return nil, nil, fmt.Errorf("%w (and removing the new key %s: %v)", err, keyPath, rmErr)
@@ -237,11 +239,11 @@ func (g keyGen) pairWith(ctx context.Context, certPath, keyPath string, alg KeyA
 	return cert, key, nil
 }
 
-func writeCert(path string, cert *x509.Certificate) error {
+func writeCert(path string, cert *x509.Certificate, log *slog.Logger) error {
 	if err := atomicfile.WriteNew(path, keyfile.CertificatePEM(cert), 0o644); err != nil {
 		return fmt.Errorf("generate keys: %w", err)
 	}
-	slog.Info("wrote certificate", "cert", path, "subject", cert.Subject.String(), "not_after", cert.NotAfter)
+	orDefault(log).Info("wrote certificate", "cert", path, "subject", cert.Subject.String(), "not_after", cert.NotAfter)
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
+	"github.com/xtbuild/xtbuild/manifest"
 )
 
 // Repository metadata file names (inside packages.main/).
@@ -80,7 +81,7 @@ func RepositoryContent(m RepoMeta, packagesSHA256 []byte) ([]byte, error) {
 }
 
 // packagesLine is one XC-PACKAGES line, as do_build.sh's echo writes it.
-func packagesLine(c Component, d FileDigest) string {
+func packagesLine(c Component, d manifest.FileDigest) string {
 	req := "optional"
 	if c.Required {
 		req = "required"
@@ -106,10 +107,11 @@ func (e *MissingError) Error() string {
 // packages.main) from the manifest's files in rawDir: the payloads,
 // XC-PACKAGES, XC-REPOSITORY and XC-SIGNATURE signed by s. A missing required
 // file fails naming every such component; a missing optional one is skipped
-// and the rest of the manifest still processed. The new directory is built
+// and the rest of the manifest still processed (and logged to log). The new directory is built
 // beside the old one and swapped in by rename, so stale files from an earlier
 // build never linger and a failure leaves the previous repository whole.
-func WriteRepository(ctx context.Context, rawDir, packagesDir string, m Manifest, meta RepoMeta, s *Signer) error {
+func WriteRepository(ctx context.Context, rawDir, packagesDir string, m Manifest, meta RepoMeta, s *Signer, log *slog.Logger) error {
+	log = orDefault(log)
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("write repository: %w", err)
 	}
@@ -126,13 +128,14 @@ func WriteRepository(ctx context.Context, rawDir, packagesDir string, m Manifest
 				missing.Components = append(missing.Components, c)
 				continue
 			}
-			slog.Info("optional component missing: skipping", "component", c.Name, "file", c.File)
+			log.Info("optional component missing: skipping", "component", c.Name, "file", c.File)
 			continue
 		case err != nil:
 			return fmt.Errorf("write repository: %w", err)
 		case !st.Mode().IsRegular():
 			return fmt.Errorf("write repository: %s: not a regular file", filepath.Join(rawDir, c.File))
 		}
+		log.Debug("repository component", "component", c.Name, "file", c.File, "bytes", st.Size())
 		present = append(present, c)
 	}
 	if len(missing.Components) > 0 {
@@ -173,7 +176,7 @@ func WriteRepository(ctx context.Context, rawDir, packagesDir string, m Manifest
 	for i, c := range present {
 		paths[i] = filepath.Join(stage, c.File)
 	}
-	digests, err := HashFiles(ctx, paths, crypto.SHA256, 0)
+	digests, err := manifest.HashFiles(ctx, paths, crypto.SHA256, 0)
 	if err != nil {
 		return fmt.Errorf("write repository: %w", err)
 	}
@@ -184,12 +187,12 @@ func WriteRepository(ctx context.Context, rawDir, packagesDir string, m Manifest
 		return fmt.Errorf("write repository: %w", err)
 	}
 	committed = true
-	slog.Info("wrote repository", "dir", packagesDir, "components", len(present))
+	log.Info("wrote repository", "dir", packagesDir, "components", len(present))
 	return nil
 }
 
 // writeMetadata writes XC-PACKAGES, XC-REPOSITORY and XC-SIGNATURE into dir.
-func writeMetadata(dir string, comps Manifest, digests []FileDigest, meta RepoMeta, s *Signer) error {
+func writeMetadata(dir string, comps Manifest, digests []manifest.FileDigest, meta RepoMeta, s *Signer) error {
 	var pk strings.Builder
 	for i, c := range comps {
 		pk.WriteString(packagesLine(c, digests[i]))

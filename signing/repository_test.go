@@ -76,7 +76,7 @@ func TestWriteRepositoryMissingComponents(t *testing.T) {
 	t.Run("required components missing are all named", func(t *testing.T) {
 		raw := rawFixture(t, m, "dom0", "ndvm")
 		out := filepath.Join(t.TempDir(), "packages.main")
-		err := WriteRepository(context.Background(), raw, out, m, testMeta, s)
+		err := WriteRepository(context.Background(), raw, out, m, testMeta, s, nil)
 		var me *MissingError
 		if !errors.As(err, &me) {
 			t.Fatalf("err = %v, want MissingError", err)
@@ -94,7 +94,7 @@ func TestWriteRepositoryMissingComponents(t *testing.T) {
 	t.Run("missing optional component is skipped, later ones kept", func(t *testing.T) {
 		raw := rawFixture(t, m, "syncvm")
 		out := filepath.Join(t.TempDir(), "packages.main")
-		if err := WriteRepository(context.Background(), raw, out, m, testMeta, s); err != nil {
+		if err := WriteRepository(context.Background(), raw, out, m, testMeta, s, nil); err != nil {
 			t.Fatal(err)
 		}
 		pk, _ := os.ReadFile(filepath.Join(out, PackagesFile))
@@ -117,7 +117,7 @@ func TestWriteRepositoryReplacesStaleFiles(t *testing.T) {
 	m := DefaultManifest()
 	m[1].File = "dom0-rootfs.ext4.gz"
 	raw := rawFixture(t, m)
-	if err := WriteRepository(context.Background(), raw, dir, m, testMeta, s); err != nil {
+	if err := WriteRepository(context.Background(), raw, dir, m, testMeta, s, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dom0-rootfs.ext3.gz")); err == nil {

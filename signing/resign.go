@@ -18,6 +18,8 @@ import (
 
 // ResignOptions are the inputs of a release re-signature.
 type ResignOptions struct {
+	// Log receives progress (nil: slog.Default()).
+	Log *slog.Logger
 	// Signer is the production signer: the production CA itself (as
 	// OpenXT's scripts sign with the CA key) or a certificate issued by it.
 	Signer *Signer
@@ -125,7 +127,7 @@ func ResignRelease(ctx context.Context, packagesDir string, opts ResignOptions) 
 	if err := atomicfile.WriteFile(filepath.Join(packagesDir, SignatureFile), sig, 0o644); err != nil {
 		return fmt.Errorf("re-sign release: %w", err)
 	}
-	slog.Info("re-signed repository with the production key", "dir", packagesDir, "signer", s.Cert.Subject.String(), "previously", res.TrustedBy)
+	orDefault(opts.Log).Info("re-signed repository with the production key", "dir", packagesDir, "signer", s.Cert.Subject.String(), "previously", res.TrustedBy)
 	return nil
 }
 

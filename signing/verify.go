@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xtbuild/xtbuild/manifest"
 	"github.com/xtbuild/xtbuild/signing/keyfile"
 	"github.com/xtbuild/xtbuild/signing/smime"
 )
@@ -341,7 +342,7 @@ func checkContents(ctx context.Context, dir string, pk []byte, r *Result) error 
 		for i, e := range es {
 			paths[i] = filepath.Join(dir, e.file)
 		}
-		digests, err := HashFiles(ctx, paths, h, 0)
+		digests, err := manifest.HashFiles(ctx, paths, h, 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				return err

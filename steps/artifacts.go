@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,13 +11,14 @@ import (
 
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
+	"github.com/xtbuild/xtbuild/manifest"
 	"github.com/xtbuild/xtbuild/plan"
 )
 
 // collectArtifacts copies (hard-links where possible) a step's deploy
 // outputs into outDir/raw and returns their manifest entries. Deploy files
 // are usually symlinks to timestamped images; the link target is taken.
-func collectArtifacts(deployDir, outDir string, step plan.Step) ([]Artifact, error) {
+func collectArtifacts(ctx context.Context, deployDir, outDir string, step plan.Step) ([]manifest.Artifact, error) {
 	type pair struct{ src, dst string }
 	var pairs []pair
 	seen := map[string]bool{}
@@ -62,15 +64,7 @@ func collectArtifacts(deployDir, outDir string, step plan.Step) ([]Artifact, err
 		}
 		dsts = append(dsts, p.dst)
 	}
-	sizes, sums, err := HashFiles(dsts)
-	if err != nil {
-		return nil, err
-	}
-	arts := make([]Artifact, len(dsts))
-	for i, d := range dsts {
-		arts[i] = Artifact{Path: relSlash(outDir, d), Size: sizes[i], SHA256: sums[i], Step: step.Name, Machine: step.Machine}
-	}
-	return arts, nil
+	return manifest.Artifacts(ctx, outDir, dsts, step.Name, step.Machine)
 }
 
 // linkOrCopy puts src at dst: a hard link when both are on one filesystem
@@ -105,7 +99,7 @@ func linkOrCopy(src, dst string) error {
 
 // collectLicences is OpenXT's license step: every image's licences CSV
 // into raw/licences/<short>-licences.csv (xenclient- and -image stripped).
-func collectLicences(deployDir, outDir string, c *config.Config) ([]Artifact, error) {
+func collectLicences(ctx context.Context, deployDir, outDir string, c *config.Config) ([]manifest.Artifact, error) {
 	csvs, _ := filepath.Glob(filepath.Join(deployDir, "images", "*", "*-licences.csv"))
 	sort.Strings(csvs)
 	var dsts []string
@@ -123,13 +117,5 @@ func collectLicences(deployDir, outDir string, c *config.Config) ([]Artifact, er
 			return nil, fmt.Errorf("step license: no dom0 licences CSV in %s (was dom0 built?)", filepath.Join(deployDir, "images"))
 		}
 	}
-	sizes, sums, err := HashFiles(dsts)
-	if err != nil {
-		return nil, err
-	}
-	var arts []Artifact
-	for i, d := range dsts {
-		arts = append(arts, Artifact{Path: relSlash(outDir, d), Size: sizes[i], SHA256: sums[i], Step: "license"})
-	}
-	return arts, nil
+	return manifest.Artifacts(ctx, outDir, dsts, "license", "")
 }

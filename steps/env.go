@@ -1,22 +1,16 @@
-// Package steps runs the build: the step graph resolved by plan, setupoe,
-// the bitbake runner with per-step logs and progress, resume stamps, and
-// artifact collection into build-output/<NAME>/raw with a sha256 manifest.
+// Package steps implements the build steps that run BitBake: setupoe (layers,
+// lock, generated conf), the bitbake runner (env, one memory-resident server,
+// per-step logs and progress, signals) with artifact collection into
+// build-output/<NAME>/raw, licence collection, the tools layer and the build
+// report hook. pipeline/ runs them in order; they share the build context of
+// pipe/.
 package steps
 
-import (
-	"log/slog"
+import "github.com/xtbuild/xtbuild/pipe"
 
-	"github.com/xtbuild/xtbuild/config"
-	"github.com/xtbuild/xtbuild/internal/term"
-)
+// Env is the build context every step gets (see pipe.Build).
+type Env = pipe.Build
 
-// Env is what every step gets: the read-only config, the options from the
-// environment, the terminal and a logger.
-type Env struct {
-	Config  *config.Config
-	Options config.Options
-	Term    *term.Term
-	Log     *slog.Logger
-	// Kinds runs step kinds implemented outside this package (ship, upload).
-	Kinds map[string]KindFunc
-}
+// StateDir holds xtbuild's state inside the build dir: resume stamps,
+// report history.
+const StateDir = ".xtbuild"

@@ -208,8 +208,8 @@ func runBitbake(ctx context.Context, e *Env, step plan.Step, args []string, logw
 	return prog, nil
 }
 
-// stopServer ends a memory-resident bitbake server left by BB_SERVER_TIMEOUT.
-func stopServer(ctx context.Context, e *Env) {
+// StopServer ends a memory-resident bitbake server left by BB_SERVER_TIMEOUT.
+func StopServer(ctx context.Context, e *Env) {
 	c := e.Config
 	env := bitbakeEnv(c, plan.Step{}, os.Environ())
 	bb, err := lookBitbake(env)

@@ -15,13 +15,13 @@ import (
 // Re-running setupoe with nothing changed rewrites nothing.
 func TestSetupOERerunIsNoop(t *testing.T) {
 	w := newWorld(t, "")
-	third := gittest.New(t, filepath.Join(w.root, "up", "meta-measured"), "main")
-	f := filepath.Join(w.work, "xtbuild.toml")
+	third := gittest.New(t, filepath.Join(w.Root, "up", "meta-measured"), "main")
+	f := filepath.Join(w.Work, "xtbuild.toml")
 	data, _ := os.ReadFile(f)
 	os.WriteFile(f, append(data, []byte("\n[[layer]]\nname = \"meta-measured\"\nurl = \""+third.Dir+"\"\nbranch = \"main\"\nsublayers = [\".\"]\n")...), 0o644)
-	e := w.env(config.Options{})
+	e := w.Env(config.Options{})
 	if err := SetupOE(context.Background(), e); err != nil {
-		t.Fatalf("%v\n%s", err, w.out)
+		t.Fatalf("%v\n%s", err, w.Out)
 	}
 	bd := e.Config.BuildDir()
 	files := []string{
@@ -41,8 +41,8 @@ func TestSetupOERerunIsNoop(t *testing.T) {
 		t.Errorf("bblayers.conf:\n%s", bbl)
 	}
 	time.Sleep(20 * time.Millisecond)
-	w.out.Reset()
-	if err := SetupOE(context.Background(), w.env(config.Options{})); err != nil {
+	w.Out.Reset()
+	if err := SetupOE(context.Background(), w.Env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
 	for p, mt := range mtimes {
@@ -50,40 +50,40 @@ func TestSetupOERerunIsNoop(t *testing.T) {
 			t.Errorf("%s rewritten", p)
 		}
 	}
-	if strings.Contains(w.out.String(), "wrote") {
-		t.Errorf("second run wrote files:\n%s", w.out)
+	if strings.Contains(w.Out.String(), "wrote") {
+		t.Errorf("second run wrote files:\n%s", w.Out)
 	}
 	for _, want := range []string{"layer bitbake: unchanged at", "layer meta-measured: unchanged at"} {
-		if !strings.Contains(w.out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, w.out)
+		if !strings.Contains(w.Out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, w.Out)
 		}
 	}
 }
 
 func TestSetupOELockedRefusesMismatch(t *testing.T) {
 	w := newWorld(t, "")
-	if err := SetupOE(context.Background(), w.env(config.Options{})); err != nil {
+	if err := SetupOE(context.Background(), w.Env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
 	// The config now pins another commit than the lock records.
-	first := w.layer.Head()
-	w.layer.Commit("README", "x\n", "later")
-	f := filepath.Join(w.work, "xtbuild.toml")
+	first := w.Layer.Head()
+	w.Layer.Commit("README", "x\n", "later")
+	f := filepath.Join(w.Work, "xtbuild.toml")
 	data, _ := os.ReadFile(f)
-	os.WriteFile(f, []byte(strings.Replace(string(data), "kind = \"openxt\"", "kind = \"openxt\"\ncommit = \""+w.layer.Head()+"\"", 1)), 0o644)
-	err := SetupOE(context.Background(), w.env(config.Options{Locked: true}))
+	os.WriteFile(f, []byte(strings.Replace(string(data), "kind = \"openxt\"", "kind = \"openxt\"\ncommit = \""+w.Layer.Head()+"\"", 1)), 0o644)
+	err := SetupOE(context.Background(), w.Env(config.Options{Locked: true}))
 	if err == nil || !strings.Contains(err.Error(), "XTBUILD_LOCKED=1 but xtbuild.lock does not match the config") {
 		t.Fatalf("error = %v", err)
 	}
-	if head := gittest.Git(t, filepath.Join(w.work, "build/repos/xenclient-oe"), "rev-parse", "HEAD"); head != first {
+	if head := gittest.Git(t, filepath.Join(w.Work, "build/repos/xenclient-oe"), "rev-parse", "HEAD"); head != first {
 		t.Error("locked setupoe moved the layer")
 	}
 }
 
 func TestSetupOEWithoutCertsSaysHowToFix(t *testing.T) {
 	w := newWorld(t, "")
-	os.RemoveAll(filepath.Join(w.work, "certs"))
-	err := SetupOE(context.Background(), w.env(config.Options{}))
+	os.RemoveAll(filepath.Join(w.Work, "certs"))
+	err := SetupOE(context.Background(), w.Env(config.Options{}))
 	if err == nil || !strings.Contains(err.Error(), "go run mage.go keys") {
 		t.Fatalf("error = %v", err)
 	}

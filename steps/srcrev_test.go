@@ -19,16 +19,16 @@ import (
 // PREMIRRORS line, and in locked mode keeps the commit when upstream moves.
 func TestSetupOEPinsAutorevRecipes(t *testing.T) {
 	w := newWorld(t, "")
-	up := gittest.New(t, filepath.Join(w.root, "up", "argo-src"), "master")
+	up := gittest.New(t, filepath.Join(w.Root, "up", "argo-src"), "master")
 	first := up.Commit("README", "argo\n", "first")
-	gitDir := filepath.Join(w.root, "gitmirrors")
+	gitDir := filepath.Join(w.Root, "gitmirrors")
 	os.MkdirAll(gitDir, 0o755)
 	gittest.Git(t, gitDir, "clone", "-q", "--mirror", up.Dir, "linux-xen-argo.git")
-	layer := gittest.New(t, filepath.Join(w.root, "up", "meta-oxt"), "main")
+	layer := gittest.New(t, filepath.Join(w.Root, "up", "meta-oxt"), "main")
 	layer.Commit("conf/layer.conf", "BBPATH .= \":${LAYERDIR}\"\nBBFILES += \"${LAYERDIR}/recipes-*/*/*.bb\"\n", "layer")
 	layer.Commit("recipes-openxt/argo/argo.inc", "SRC_URI = \"git://github.com/OpenXT/linux-xen-argo.git;protocol=https\"\nSRCREV = \"${AUTOREV}\"\n", "inc")
 	layer.Commit("recipes-openxt/argo/libargo_git.bb", "require argo.inc\n", "recipe")
-	f := filepath.Join(w.work, "xtbuild.toml")
+	f := filepath.Join(w.Work, "xtbuild.toml")
 	data, _ := os.ReadFile(f)
 	os.WriteFile(f, append(data, []byte("\n[[layer]]\nname = \"meta-oxt\"\nurl = \""+layer.Dir+"\"\nbranch = \"main\"\nsublayers = [\".\"]\n")...), 0o644)
 	// [mirrors] git_dir goes into the existing table of the file.
@@ -40,9 +40,9 @@ func TestSetupOEPinsAutorevRecipes(t *testing.T) {
 	}
 	os.WriteFile(f, data, 0o644)
 
-	e := w.env(config.Options{})
+	e := w.Env(config.Options{})
 	if err := SetupOE(context.Background(), e); err != nil {
-		t.Fatalf("%v\n%s", err, w.out)
+		t.Fatalf("%v\n%s", err, w.Out)
 	}
 	lock, err := layers.ReadLock(e.Config.LockFile())
 	if err != nil || len(lock.Srcrevs) != 1 || lock.Srcrevs[0].Recipe != "libargo" || lock.Srcrevs[0].Commit != first || lock.Srcrevs[0].From != "mirror" {
@@ -70,15 +70,15 @@ func TestSetupOEPinsAutorevRecipes(t *testing.T) {
 	// Upstream moves; the mirror follows. Locked: still the first commit.
 	second := up.Commit("README", "argo 2\n", "second")
 	gittest.Git(t, filepath.Join(gitDir, "linux-xen-argo.git"), "fetch", "-q", up.Dir, "+refs/heads/*:refs/heads/*")
-	if err := SetupOE(context.Background(), w.env(config.Options{Locked: true})); err != nil {
-		t.Fatalf("locked: %v\n%s", err, w.out)
+	if err := SetupOE(context.Background(), w.Env(config.Options{Locked: true})); err != nil {
+		t.Fatalf("locked: %v\n%s", err, w.Out)
 	}
 	conf, _ = os.ReadFile(filepath.Join(e.Config.BuildDir(), bbconf.SrcrevConfFile))
 	if !strings.Contains(string(conf), pin) {
 		t.Errorf("locked run moved the pin:\n%s", conf)
 	}
 	// Unlocked: the new head.
-	if err := SetupOE(context.Background(), w.env(config.Options{})); err != nil {
+	if err := SetupOE(context.Background(), w.Env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
 	conf, _ = os.ReadFile(filepath.Join(e.Config.BuildDir(), bbconf.SrcrevConfFile))

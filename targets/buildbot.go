@@ -10,27 +10,27 @@ import (
 	"github.com/xtbuild/xtbuild/buildbot"
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
+	"github.com/xtbuild/xtbuild/pipe"
 	"github.com/xtbuild/xtbuild/poller"
-	"github.com/xtbuild/xtbuild/steps"
 )
 
 // BuildbotConfig writes master.cfg: one builder that checks out the config
 // repository, compiles the targets, runs one ShellCommand per configured
 // step, then sign and upload; plus the change hook the poller feeds.
 func BuildbotConfig(ctx context.Context) error {
-	return run(func(ctx context.Context, e *steps.Env) error {
-		bc, err := buildbotConfig(e.Config)
+	return run(func(ctx context.Context, b *pipe.Build) error {
+		bc, err := buildbotConfig(b.Config)
 		if err != nil {
 			return err
 		}
-		out := e.Config.Abs(e.Config.Buildbot.Output)
+		out := b.Config.Abs(b.Config.Buildbot.Output)
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			return err
 		}
 		if err := buildbot.Write(out, bc); err != nil {
 			return err
 		}
-		e.Term.Printf("wrote %s (builder %s, %d steps)", out, bc.Builder, len(bc.Steps))
+		b.Term.Printf("wrote %s (builder %s, %d steps)", out, bc.Builder, len(bc.Steps))
 		return nil
 	})
 }

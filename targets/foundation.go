@@ -11,29 +11,29 @@ import (
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/doctor"
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
-	"github.com/xtbuild/xtbuild/internal/buildlock"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
 	"github.com/xtbuild/xtbuild/layers"
+	"github.com/xtbuild/xtbuild/pipe"
+	"github.com/xtbuild/xtbuild/pipeline"
 	"github.com/xtbuild/xtbuild/plan"
-	"github.com/xtbuild/xtbuild/steps"
 )
 
 // Plan prints the resolved build without running anything.
 func Plan(ctx context.Context) error {
-	return run(func(ctx context.Context, e *steps.Env) error {
-		lock, err := layers.ReadLock(e.Config.LockFile())
+	return run(func(ctx context.Context, b *pipe.Build) error {
+		lock, err := layers.ReadLock(b.Config.LockFile())
 		if err != nil {
 			return err
 		}
 		var locked plan.Locked
-		if lock != nil && lock.Stale(e.Config.Layers) == "" {
+		if lock != nil && lock.Stale(b.Config.Layers) == "" {
 			locked = lock.Commit
 		}
-		p, err := plan.Resolve(e.Config, locked)
+		p, err := plan.Resolve(b.Config, locked)
 		if err != nil {
 			return err
 		}
-		if e.Options.JSON {
+		if b.Options.JSON {
 			return p.WriteJSON(Stdout)
 		}
 		return p.WriteText(Stdout)
@@ -44,20 +44,17 @@ func Plan(ctx context.Context) error {
 // It holds the build-dir lock build takes (a setupoe step inside build runs
 // under build's).
 func SetupOE(ctx context.Context) error {
-	return run(func(ctx context.Context, e *steps.Env) error {
-		lk, err := buildlock.Acquire(e.Config.BuildDir())
-		if err != nil {
-			return err
-		}
-		defer lk.Unlock()
-		return steps.SetupOE(ctx, e)
+	return run(func(ctx context.Context, b *pipe.Build) error {
+		// Through the pipeline: under the build-dir lock, like build.
+		_, err := pipeline.Run(ctx, b, "setupoe")
+		return err
 	})
 }
 
 // Doctor checks the build host.
 func Doctor(ctx context.Context) error {
-	return run(func(ctx context.Context, e *steps.Env) error {
-		return doctor.Print(Stdout, doctor.Run(ctx, e.Config, doctor.System()))
+	return run(func(ctx context.Context, b *pipe.Build) error {
+		return doctor.Print(Stdout, doctor.Run(ctx, b.Config, doctor.System()))
 	})
 }
 
@@ -69,12 +66,14 @@ func Migrate(ctx context.Context, path string) error {
 	if err != nil {
 		return finish(nil, err)
 	}
-	return finish(nil, migrate(path, outputConfigPath(), opts.Force))
+	return finish(nil, migrate(path, outputConfigPath(opts), opts.Force))
 }
 
-func outputConfigPath() string {
-	if p := os.Getenv("XTBUILD_CONFIG"); p != "" {
-		return p
+// outputConfigPath is the file init and migrate write: XTBUILD_CONFIG or
+// xtbuild.toml.
+func outputConfigPath(opts config.Options) string {
+	if opts.ConfigFile != "" {
+		return opts.ConfigFile
 	}
 	return config.DefaultFile
 }
@@ -119,7 +118,7 @@ func Init(ctx context.Context) error {
 	if err != nil {
 		return finish(nil, err)
 	}
-	dst := outputConfigPath()
+	dst := outputConfigPath(opts)
 	if err := refuseOverwrite(dst, opts.Force); err != nil {
 		return finish(nil, err)
 	}

@@ -3,86 +3,43 @@ package targets
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
+	"github.com/xtbuild/xtbuild/pipe"
+	"github.com/xtbuild/xtbuild/pipeline"
 	"github.com/xtbuild/xtbuild/provenance"
-	"github.com/xtbuild/xtbuild/steps"
 )
 
 // Board builds one board profile: its own MACHINE, image, layers and tools.
 func Board(ctx context.Context, name string) error {
-	return run(func(ctx context.Context, e *steps.Env) error {
-		main := e.Config
-		d, err := main.ForBoard(name)
+	return run(func(ctx context.Context, b *pipe.Build) error {
+		d, err := b.Config.ForBoard(name)
 		if err != nil {
 			return err
 		}
-		e.Config = d
-		registerKinds(e)
-		started := time.Now().UTC()
-		_, err = steps.Build(ctx, e)
-		if err != nil {
-			return err
-		}
-		return writeProvenance(e, main, provenance.BuildInfo{Board: name, Started: started, Finished: time.Now().UTC()})
+		b.Main, b.Config, b.Board = b.Config, d, name
+		_, err = pipeline.Run(ctx, b)
+		return err
 	})
-}
-
-// writeProvenance records and signs the build's provenance; a build that
-// produced no artifact (only setupoe ran) has nothing to attest.
-func writeProvenance(e *steps.Env, main *config.Config, info provenance.BuildInfo) error {
-	info.Version, info.Commit = buildVersion()
-	path, err := provenance.Write(main, info)
-	if err != nil {
-		if strings.Contains(err.Error(), "no artifacts") {
-			e.Log.Info("no provenance: the build produced no artifacts")
-			return nil
-		}
-		return err
-	}
-	s, err := provenance.DevSigner(main)
-	if err != nil {
-		e.Term.Printf("provenance: %s (unsigned: %v)", path, err)
-		return nil
-	}
-	sig, err := provenance.Sign(path, s)
-	if err != nil {
-		return err
-	}
-	e.Term.Printf("provenance: %s, signed in %s", path, filepath.Base(sig))
-	return nil
-}
-
-// buildVersion is xtbuild's module version and VCS commit, when known.
-func buildVersion() (version, commit string) {
-	return "devel", os.Getenv("XTBUILD_COMMIT")
 }
 
 // Rebuild recreates a build from its provenance file alone and compares.
 func Rebuild(ctx context.Context, provenanceFile string) error {
-	return run(func(ctx context.Context, e *steps.Env) error {
-		c := e.Config
-		dir := e.Options.Dir
+	return run(func(ctx context.Context, b *pipe.Build) error {
+		c := b.Config
+		dir := b.Options.Dir
 		if dir == "" {
 			dir = "rebuild-" + strings.TrimSuffix(filepath.Base(filepath.Dir(provenanceFile)), "/")
 		}
-		ca := e.Options.CA
+		ca := b.Options.CA
 		if ca == "" {
 			ca = c.Abs(c.Signing.DevCACert)
 		}
-		registerKinds(e)
-		version, commit := buildVersion()
-		opts := provenance.RebuildOptions{CAFile: ca, AllowUnsigned: e.Options.Unsigned, MirrorDir: c.Abs(c.Paths.Mirror),
-			Env: *e, Version: version, Commit: commit}
-		if s, err := provenance.DevSigner(c); err == nil {
-			opts.Signer = s
-		}
-		res, err := provenance.Rebuild(ctx, provenanceFile, dir, opts)
+		opts := provenance.RebuildOptions{CAFile: ca, AllowUnsigned: b.Options.Unsigned, MirrorDir: c.Abs(c.Paths.Mirror)}
+		s, _ := provenance.DevSigner(c)
+		res, err := pipeline.Rebuild(ctx, b, provenanceFile, dir, opts, s)
 		if err != nil {
 			return err
 		}
@@ -97,18 +54,19 @@ func Rebuild(ctx context.Context, provenanceFile string) error {
 // ReproCompare compares two builds (manifests, provenance files or
 // build-output trees) down to archive members.
 func ReproCompare(ctx context.Context, a, b string) error {
-	return run(func(ctx context.Context, e *steps.Env) error {
-		r, err := provenance.Compare(ctx, a, b)
+	buildA, buildB := a, b
+	return run(func(ctx context.Context, bc *pipe.Build) error {
+		r, err := provenance.Compare(ctx, buildA, buildB)
 		if err != nil {
 			return exitcode.With(2, err)
 		}
-		if e.Options.JSON {
+		if bc.Options.JSON {
 			Stdout.Write(r.JSON())
 		} else {
 			fmt.Fprint(Stdout, r.Text())
 		}
 		if !r.Identical {
-			return fmt.Errorf("repro:compare: %s and %s differ", a, b)
+			return fmt.Errorf("repro:compare: %s and %s differ", buildA, buildB)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/signing"
 )
 
 // sign signs what the profile's [[repository]] (bordel's images-manifest)
@@ -13,7 +14,7 @@ func TestRepoManifestFromProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := repoManifest(c)
+	m := signing.ManifestOf(c)
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)
 	}

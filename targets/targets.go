@@ -17,53 +17,54 @@ import (
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
 	"github.com/xtbuild/xtbuild/internal/term"
+	"github.com/xtbuild/xtbuild/pipe"
 	"github.com/xtbuild/xtbuild/steps"
 )
 
 // Stdout is where user-facing output goes; tests replace it.
 var Stdout = os.Stdout
 
-// run loads the environment and runs fn with a context that SIGINT and
+// run loads the build context and runs fn with a context that SIGINT and
 // SIGTERM cancel. The returned error carries the exit code for Mage.
-func run(fn func(ctx context.Context, e *steps.Env) error) error {
+func run(fn func(ctx context.Context, b *pipe.Build) error) error {
 	ctx, stop := interruptContext()
 	defer stop()
-	e, err := Load(nil)
+	b, err := Load(nil)
 	if err != nil {
-		return finish(e, err)
+		return finish(b, err)
 	}
-	return finish(e, fn(ctx, e))
+	return finish(b, fn(ctx, b))
 }
 
-// Load builds the step environment from the config file and XTBUILD_*
-// variables (getenv nil: the process environment).
-func Load(getenv config.Getenv) (*steps.Env, error) {
+// Load builds the build context from the config file and XTBUILD_*
+// variables (getenv nil: the process environment): options, the terminal,
+// the one logger every package gets, and the config. The plan is resolved by
+// the targets that build (pipeline.Resolve).
+func Load(getenv config.Getenv) (*pipe.Build, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	t := term.New(Stdout)
+	opts, optErr := config.LoadOptions(getenv)
 	level := slog.LevelInfo
-	if getenv("XTBUILD_DEBUG") != "" || getenv("MAGEFILE_VERBOSE") == "1" {
+	if opts.Debug {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	e := &steps.Env{Term: t, Log: log}
-	opts, err := config.LoadOptions(getenv)
-	if err != nil {
-		return e, err
+	b := &pipe.Build{Term: term.New(Stdout, opts.Plain), Log: log, Options: opts}
+	if optErr != nil {
+		return b, optErr
 	}
-	e.Options = opts
 	cfg, err := config.Load("", getenv)
 	if err != nil {
-		return e, err
+		return b, err
 	}
-	e.Config = cfg
-	return e, nil
+	b.Config = cfg
+	return b, nil
 }
 
 // finish prints the last line buildbot shows (what failed) and attaches
 // the exit code.
-func finish(e *steps.Env, err error) error {
+func finish(_ *pipe.Build, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/xtbuild/xtbuild/internal/term"
-	"github.com/xtbuild/xtbuild/steps"
+	"github.com/xtbuild/xtbuild/manifest"
 )
 
 // writeBuildManifest lists every file of build b except manifest.json and
@@ -35,14 +35,14 @@ func writeBuildManifest(t *testing.T, b string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sizes, sums, err := steps.HashFiles(paths)
+	sizes, sums, err := manifest.SHA256(context.Background(), paths)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &steps.Manifest{Name: testName}
+	m := &manifest.Manifest{Name: testName}
 	for i, p := range paths {
 		rel, _ := filepath.Rel(b, p)
-		m.Artifacts = append(m.Artifacts, steps.Artifact{Path: filepath.ToSlash(rel), Size: sizes[i], SHA256: sums[i], Step: "test"})
+		m.Artifacts = append(m.Artifacts, manifest.Artifact{Path: filepath.ToSlash(rel), Size: sizes[i], SHA256: sums[i], Step: "test"})
 	}
 	// A manifest listing a file with the right size but another sum, as a
 	// step that rewrites a file without updating the manifest leaves it.

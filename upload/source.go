@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xtbuild/xtbuild/steps"
+	"github.com/xtbuild/xtbuild/manifest"
 )
 
 // ManifestName is the file uploaded last, just before the build is renamed
@@ -111,7 +111,7 @@ func readSource(root string) (*sourceTree, error) {
 }
 
 // trustManifest takes the sha256 sums that the build recorded in
-// manifest.json (steps.Manifest, written when artifacts were collected) as
+// manifest.json (manifest.Manifest, written when artifacts were collected) as
 // the expected hashes of the files they list, so those files are not hashed
 // here a second time. A sum is taken only when the file has the listed size
 // and was not modified after manifest.json was last written; any other file
@@ -129,7 +129,7 @@ func (st *sourceTree) trustManifest() {
 		return
 	}
 	mf := st.files[st.manifest]
-	m, err := steps.ReadManifest(mf.local)
+	m, err := manifest.Read(mf.local)
 	if err != nil {
 		st.manifestNote = err.Error()
 		return

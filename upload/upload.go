@@ -60,6 +60,8 @@ type Options struct {
 	FileMode fs.FileMode // 0 means DefaultFileMode
 
 	Term *term.Term // progress and messages; nil prints nothing
+	// Log receives diagnostics (nil: slog.Default()).
+	Log *slog.Logger
 
 	// Retries after transient network failures (reset, timeout, lost
 	// connection); 0 means DefaultRetries, negative means none.

@@ -24,11 +24,11 @@ type Term struct {
 }
 
 // New wraps w. It is a TTY only when w is a terminal device and neither
-// XTBUILD_PLAIN nor TERM=dumb asks for plain output.
-func New(w io.Writer) *Term {
+// plain (XTBUILD_PLAIN, read by config) nor TERM=dumb asks for plain output.
+func New(w io.Writer, plain bool) *Term {
 	tty := false
 	if f, ok := w.(*os.File); ok && xterm.IsTerminal(int(f.Fd())) {
-		tty = os.Getenv("XTBUILD_PLAIN") == "" && os.Getenv("TERM") != "dumb"
+		tty = !plain && os.Getenv("TERM") != "dumb"
 	}
 	return &Term{w: w, tty: tty}
 }

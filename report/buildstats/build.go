@@ -106,6 +106,9 @@ type Build struct {
 	// EndHint, when set by the caller, is when bitbake exited; it bounds a
 	// build that was killed before writing its end.
 	EndHint float64
+	// Host is the build host's CPU, disk, memory and pressure samples
+	// (see host.go); never nil after ReadBuild.
+	Host *Host
 }
 
 // Start is the earliest known time of the build.
@@ -224,10 +227,14 @@ func ReadBuild(ctx context.Context, dir string) (*Build, error) {
 	}
 	var recipes []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && e.Name() != HostDataDir {
 			recipes = append(recipes, e.Name())
 		}
 	}
+	if b.Host, err = ReadHost(dir); err != nil {
+		return nil, err
+	}
+	b.Warnings = append(b.Warnings, b.Host.Warnings...)
 
 	workers := min(max(runtime.GOMAXPROCS(0)*2, 2), 16)
 	perRecipe := make([][]Task, len(recipes))

@@ -1,24 +1,25 @@
-package steps
+// Package manifest owns the build's artifact list: Artifact, Manifest,
+// reading and writing manifest.json, and parallel file hashing (the one
+// implementation every package uses).
+package manifest
 
 import (
-	"crypto/sha256"
+	"context"
+	"crypto"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
-	"sync"
 
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
 )
 
-// ManifestFile is the artifact manifest's name inside build-output/<NAME>/.
-const ManifestFile = "manifest.json"
+// File is the artifact manifest's name inside build-output/<NAME>/.
+const File = "manifest.json"
 
 // Manifest lists every artifact of a build with its hash. provenance/ and
 // signing read it from disk.
@@ -38,8 +39,8 @@ type Artifact struct {
 	Machine string `json:"machine,omitempty"`
 }
 
-// ReadManifest loads a manifest; a missing file gives an empty one.
-func ReadManifest(path string) (*Manifest, error) {
+// Read loads a manifest; a missing file gives an empty one.
+func Read(path string) (*Manifest, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Manifest{}, nil
@@ -83,51 +84,53 @@ func (m *Manifest) Write(path string) error {
 	return atomicfile.WriteFile(path, append(data, '\n'), 0o644)
 }
 
-// HashFiles hashes files in parallel, each in one streaming pass, and
-// returns size and hex sha256 per path (same order).
-func HashFiles(paths []string) ([]int64, []string, error) {
-	sizes := make([]int64, len(paths))
-	sums := make([]string, len(paths))
-	errs := make([]error, len(paths))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 1<<20)
-			for i := range jobs {
-				sizes[i], sums[i], errs[i] = hashFile(paths[i], buf)
-			}
-		}()
+// SHA256 hashes files in parallel with HashFiles and returns each file's
+// size and hex sha256, in the order of paths.
+func SHA256(ctx context.Context, paths []string) ([]int64, []string, error) {
+	ds, err := HashFiles(ctx, paths, crypto.SHA256, 0)
+	if err != nil {
+		return nil, nil, err
 	}
-	for i := range paths {
-		jobs <- i
+	sizes := make([]int64, len(ds))
+	sums := make([]string, len(ds))
+	for i, d := range ds {
+		sizes[i], sums[i] = d.Size, hex.EncodeToString(d.Sum)
 	}
-	close(jobs)
-	wg.Wait()
-	return sizes, sums, errors.Join(errs...)
+	return sizes, sums, nil
 }
 
-func hashFile(path string, buf []byte) (int64, string, error) {
-	f, err := os.Open(path)
+// Artifacts hashes files under base and returns their manifest entries,
+// produced by step (and machine, when there is one).
+func Artifacts(ctx context.Context, base string, files []string, step, machine string) ([]Artifact, error) {
+	sizes, sums, err := SHA256(ctx, files)
 	if err != nil {
-		return 0, "", fmt.Errorf("hash: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, buf)
-	if err != nil {
-		return 0, "", fmt.Errorf("hash %s: %w", path, err)
+	arts := make([]Artifact, len(files))
+	for i, f := range files {
+		arts[i] = Artifact{Path: RelSlash(base, f), Size: sizes[i], SHA256: sums[i], Step: step, Machine: machine}
 	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
+	return arts, nil
 }
 
-// relSlash is p relative to base with forward slashes.
-func relSlash(base, p string) string {
+// RelSlash is p relative to base with forward slashes.
+func RelSlash(base, p string) string {
 	r, err := filepath.Rel(base, p)
 	if err != nil {
 		return p
 	}
 	return filepath.ToSlash(r)
+}
+
+// Files lists the regular files under dir in lexical walk order (none when
+// dir does not exist).
+func Files(dir string) []string {
+	var files []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	return files
 }

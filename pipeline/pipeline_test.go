@@ -1,4 +1,4 @@
-package steps
+package pipeline
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/buildlock"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
+	"github.com/xtbuild/xtbuild/manifest"
+	"github.com/xtbuild/xtbuild/steps"
 )
 
 func machines(calls []map[string]any) []string {
@@ -31,11 +33,11 @@ func machines(calls []map[string]any) []string {
 // The stand-in bitbake checks the environment and conf the runner gives it.
 func TestBuildWithStandInBitbakeRunsDependenciesFirst(t *testing.T) {
 	w := newWorld(t, "")
-	res, err := Build(context.Background(), w.env(config.Options{}))
+	res, err := Run(context.Background(), w.Env(config.Options{}))
 	if err != nil {
-		t.Fatalf("%v\n%s", err, w.out)
+		t.Fatalf("%v\n%s", err, w.Out)
 	}
-	got := strings.Join(machines(w.calls()), "\n")
+	got := strings.Join(machines(w.Calls()), "\n")
 	want := strings.Join([]string{
 		"xenclient-stubdomain xenclient-stubdomain-initramfs-image",
 		"xenclient-dom0 xenclient-dom0-image",
@@ -53,20 +55,20 @@ func TestBuildWithStandInBitbakeRunsDependenciesFirst(t *testing.T) {
 	}
 	for _, f := range []string{"raw/dom0-rootfs.ext3.gz", "raw/installer/rootfs.cpio.gz", "raw/installer/vmlinuz", "raw/installer/xen.gz",
 		"raw/installer/gm45.acm", "raw/control.tar.bz2", "raw/installer/iso/isolinux.cfg", "raw/installer/netboot/pxelinux.cfg", "logs/dom0.log", "manifest.json"} {
-		if _, err := os.Stat(filepath.Join(w.outDir(), f)); err != nil {
+		if _, err := os.Stat(filepath.Join(w.OutDir(), f)); err != nil {
 			t.Errorf("missing %s", f)
 		}
 	}
 	// buildstats of each step are kept with the build for the report.
-	if m, _ := filepath.Glob(filepath.Join(w.outDir(), "buildstats", "dom0", "*", "xenclient-dom0-image-1.0-r0", "do_rootfs")); len(m) != 1 {
+	if m, _ := filepath.Glob(filepath.Join(w.OutDir(), "buildstats", "dom0", "*", "xenclient-dom0-image-1.0-r0", "do_rootfs")); len(m) != 1 {
 		t.Errorf("dom0 buildstats not kept: %v", m)
 	}
-	if strings.Contains(w.out.String(), "\x1b") {
+	if strings.Contains(w.Out.String(), "\x1b") {
 		t.Error("escape codes in non-TTY output")
 	}
 	for _, want := range []string{"[dom0] MACHINE=xenclient-dom0 ", "NOTE: Running task 1 of 3", "STEP", "dom0           ok"} {
-		if !strings.Contains(w.out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, w.out)
+		if !strings.Contains(w.Out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, w.Out)
 		}
 	}
 }
@@ -74,10 +76,10 @@ func TestBuildWithStandInBitbakeRunsDependenciesFirst(t *testing.T) {
 // Manifest hashes must agree with coreutils sha256sum on the same files.
 func TestManifestMatchesSha256sum(t *testing.T) {
 	w := newWorld(t, "")
-	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
+	if _, err := Run(context.Background(), w.Env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
-	m, err := ReadManifest(filepath.Join(w.outDir(), ManifestFile))
+	m, err := manifest.Read(filepath.Join(w.OutDir(), manifest.File))
 	if err != nil || len(m.Artifacts) < 5 {
 		t.Fatalf("manifest %+v %v", m, err)
 	}
@@ -89,7 +91,7 @@ func TestManifestMatchesSha256sum(t *testing.T) {
 		args = append(args, a.Path)
 	}
 	cmd := exec.Command("sha256sum", args...)
-	cmd.Dir = w.outDir()
+	cmd.Dir = w.OutDir()
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +99,7 @@ func TestManifestMatchesSha256sum(t *testing.T) {
 	for i, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
 		a := m.Artifacts[i]
-		st, _ := os.Stat(filepath.Join(w.outDir(), a.Path))
+		st, _ := os.Stat(filepath.Join(w.OutDir(), a.Path))
 		if f[0] != a.SHA256 || f[1] != a.Path || st.Size() != a.Size {
 			t.Errorf("%s: manifest %s/%d, sha256sum %s, size %d", a.Path, a.SHA256, a.Size, f[0], st.Size())
 		}
@@ -110,8 +112,8 @@ func TestManifestMatchesSha256sum(t *testing.T) {
 func TestResumeAfterFailingStep(t *testing.T) {
 	w := newWorld(t, "")
 	t.Setenv("XTBUILD_FAKE_FAIL", "xenclient-dom0-image:do_rootfs")
-	res, err := Build(context.Background(), w.env(config.Options{}))
-	var se *StepError
+	res, err := Run(context.Background(), w.Env(config.Options{}))
+	var se *steps.StepError
 	if !errors.As(err, &se) || se.Step != "dom0" || exitcode.Of(err) != 1 {
 		t.Fatalf("error = %v", err)
 	}
@@ -121,13 +123,13 @@ func TestResumeAfterFailingStep(t *testing.T) {
 	if res[2].Status != "failed" || res[3].Status != "not run" {
 		t.Errorf("results %+v", res)
 	}
-	before := len(w.calls())
+	before := len(w.Calls())
 	t.Setenv("XTBUILD_FAKE_FAIL", "")
-	res, err = Build(context.Background(), w.env(config.Options{}))
+	res, err = Run(context.Background(), w.Env(config.Options{}))
 	if err != nil {
-		t.Fatalf("%v\n%s", err, w.out)
+		t.Fatalf("%v\n%s", err, w.Out)
 	}
-	again := machines(w.calls()[before:])
+	again := machines(w.Calls()[before:])
 	if strings.Join(again, ",") != "xenclient-dom0 xenclient-dom0-image,openxt-installer xenclient-installer-image" {
 		t.Errorf("resume ran %v", again)
 	}
@@ -135,22 +137,22 @@ func TestResumeAfterFailingStep(t *testing.T) {
 		t.Errorf("results %+v", res)
 	}
 	// XTBUILD_FORCE rebuilds everything.
-	before = len(w.calls())
-	if _, err := Build(context.Background(), w.env(config.Options{Force: true})); err != nil {
+	before = len(w.Calls())
+	if _, err := Run(context.Background(), w.Env(config.Options{Force: true})); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(w.calls()) - before; n != 3 {
+	if n := len(w.Calls()) - before; n != 3 {
 		t.Errorf("forced build ran bitbake %d times", n)
 	}
 	// A config change invalidates the stamps.
-	f := filepath.Join(w.work, "xtbuild.toml")
+	f := filepath.Join(w.Work, "xtbuild.toml")
 	data, _ := os.ReadFile(f)
 	os.WriteFile(f, []byte(strings.Replace(string(data), "[build]\n", "[build]\nthreads = 3\n", 1)), 0o644)
-	before = len(w.calls())
-	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
+	before = len(w.Calls())
+	if _, err := Run(context.Background(), w.Env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(w.calls()) - before; n != 3 {
+	if n := len(w.Calls()) - before; n != 3 {
 		t.Errorf("after config change bitbake ran %d times", n)
 	}
 }
@@ -162,7 +164,7 @@ func TestInterruptIsPassedToBitbake(t *testing.T) {
 	go func() {
 		// Cancel once the first bitbake task is running.
 		for i := 0; i < 200; i++ {
-			data, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
+			data, _ := os.ReadFile(filepath.Join(w.OutDir(), "logs", "stubinitramfs.log"))
 			if strings.Contains(string(data), "Running task 1 of") {
 				break
 			}
@@ -170,15 +172,15 @@ func TestInterruptIsPassedToBitbake(t *testing.T) {
 		}
 		cancel()
 	}()
-	res, err := Build(ctx, w.env(config.Options{}))
+	res, err := Run(ctx, w.Env(config.Options{}))
 	if err == nil || exitcode.Of(err) != exitcode.Interrupted {
 		t.Fatalf("error %v (exit %d)", err, exitcode.Of(err))
 	}
-	calls := w.calls()
+	calls := w.Calls()
 	if len(calls) != 1 || calls[0]["interrupts"].(float64) != 1 {
 		t.Fatalf("bitbake got %v", calls)
 	}
-	log, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
+	log, _ := os.ReadFile(filepath.Join(w.OutDir(), "logs", "stubinitramfs.log"))
 	if !strings.Contains(string(log), "Keyboard Interrupt, closing down...") || !strings.Contains(string(log), "# bitbake exited with code 1") {
 		t.Errorf("log:\n%s", log)
 	}
@@ -189,17 +191,17 @@ func TestInterruptIsPassedToBitbake(t *testing.T) {
 
 func TestConcurrentBuildIsRefused(t *testing.T) {
 	w := newWorld(t, "")
-	e := w.env(config.Options{})
+	e := w.Env(config.Options{})
 	lk, err := buildlock.Acquire(e.Config.BuildDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lk.Unlock()
-	_, err = Build(context.Background(), e)
+	_, err = Run(context.Background(), e)
 	if !errors.Is(err, buildlock.ErrLocked) || !strings.Contains(err.Error(), "held by pid") {
 		t.Fatalf("error = %v", err)
 	}
-	if len(w.calls()) != 0 {
+	if len(w.Calls()) != 0 {
 		t.Error("bitbake ran despite the lock")
 	}
 }
@@ -208,12 +210,12 @@ func TestConcurrentBuildIsRefused(t *testing.T) {
 // the parse cache, and the build stops the server at the end.
 func TestMemoryResidentServerIsReused(t *testing.T) {
 	w := newWorld(t, "")
-	data, _ := os.ReadFile(filepath.Join(w.work, "xtbuild.toml"))
-	os.WriteFile(filepath.Join(w.work, "xtbuild.toml"), []byte(strings.Replace(string(data), "server_timeout = 0", "server_timeout = 60", 1)), 0o644)
-	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
+	data, _ := os.ReadFile(filepath.Join(w.Work, "xtbuild.toml"))
+	os.WriteFile(filepath.Join(w.Work, "xtbuild.toml"), []byte(strings.Replace(string(data), "server_timeout = 0", "server_timeout = 60", 1)), 0o644)
+	if _, err := Run(context.Background(), w.Env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
-	calls := w.calls()
+	calls := w.Calls()
 	if len(calls) != 4 {
 		t.Fatalf("calls %v", calls)
 	}
@@ -232,25 +234,25 @@ func TestMemoryResidentServerIsReused(t *testing.T) {
 
 func TestCopyOnlyRunsNoBitbake(t *testing.T) {
 	w := newWorld(t, "")
-	if _, err := Build(context.Background(), w.env(config.Options{})); err != nil {
+	if _, err := Run(context.Background(), w.Env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
-	os.RemoveAll(filepath.Join(w.outDir(), "raw"))
-	before := len(w.calls())
-	if _, err := Build(context.Background(), w.env(config.Options{CopyOnly: true, Force: true}), "dom0"); err != nil {
+	os.RemoveAll(filepath.Join(w.OutDir(), "raw"))
+	before := len(w.Calls())
+	if _, err := Run(context.Background(), w.Env(config.Options{CopyOnly: true, Force: true}), "dom0"); err != nil {
 		t.Fatal(err)
 	}
-	if len(w.calls()) != before {
+	if len(w.Calls()) != before {
 		t.Error("copy-only ran bitbake")
 	}
-	if _, err := os.Stat(filepath.Join(w.outDir(), "raw", "dom0-rootfs.ext3.gz")); err != nil {
+	if _, err := os.Stat(filepath.Join(w.OutDir(), "raw", "dom0-rootfs.ext3.gz")); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestUnknownStep(t *testing.T) {
 	w := newWorld(t, "")
-	_, err := Build(context.Background(), w.env(config.Options{}), "dom1")
+	_, err := Run(context.Background(), w.Env(config.Options{}), "dom1")
 	if err == nil || exitcode.Of(err) != 2 || !strings.Contains(err.Error(), `unknown step "dom1" (known steps: copy, dom0,`) {
 		t.Fatalf("error = %v", err)
 	}
@@ -264,10 +266,10 @@ func TestSecondInterruptIsPassedToBitbake(t *testing.T) {
 	t.Setenv("XTBUILD_FAKE_TASK_MS", "4000")
 	ctx, cancel := context.WithCancel(context.Background())
 	second := make(chan struct{})
-	ctx = WithSecondInterrupt(ctx, second)
+	ctx = steps.WithSecondInterrupt(ctx, second)
 	go func() {
 		for i := 0; i < 400; i++ {
-			data, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
+			data, _ := os.ReadFile(filepath.Join(w.OutDir(), "logs", "stubinitramfs.log"))
 			if strings.Contains(string(data), "Running task 1 of") {
 				break
 			}
@@ -278,15 +280,15 @@ func TestSecondInterruptIsPassedToBitbake(t *testing.T) {
 		close(second)
 	}()
 	start := time.Now()
-	_, err := Build(ctx, w.env(config.Options{}))
+	_, err := Run(ctx, w.Env(config.Options{}))
 	if exitcode.Of(err) != exitcode.Interrupted {
 		t.Fatalf("error %v", err)
 	}
-	calls := w.calls()
+	calls := w.Calls()
 	if len(calls) != 1 || calls[0]["interrupts"].(float64) != 2 {
 		t.Fatalf("bitbake got %v", calls)
 	}
-	log, _ := os.ReadFile(filepath.Join(w.outDir(), "logs", "stubinitramfs.log"))
+	log, _ := os.ReadFile(filepath.Join(w.OutDir(), "logs", "stubinitramfs.log"))
 	if !strings.Contains(string(log), "Second Keyboard Interrupt, stopping...") {
 		t.Errorf("log:\n%s", log)
 	}

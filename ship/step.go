@@ -1,0 +1,39 @@
+package ship
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/xtbuild/xtbuild/manifest"
+	"github.com/xtbuild/xtbuild/pipe"
+	"github.com/xtbuild/xtbuild/plan"
+)
+
+// Parts are the directories of build-output/<NAME> that Assemble writes.
+var Parts = []string{"iso", "netboot", "update", "licences", "info"}
+
+// Step is the second half of the ship kind: the update tarball, netboot
+// tree, installer ISO, licences and info, stamped with the build date.
+func Step(s plan.Step) pipe.Step { return step{pipe.Named{Step: s}} }
+
+type step struct{ pipe.Named }
+
+func (s step) Run(ctx context.Context, b *pipe.Build) ([]manifest.Artifact, error) {
+	if err := AssembleBuild(ctx, b); err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, sub := range Parts {
+		files = append(files, manifest.Files(filepath.Join(b.OutDir(), sub))...)
+	}
+	return manifest.Artifacts(ctx, b.OutDir(), files, s.Step.Name, "")
+}
+
+// AssembleBuild assembles the media of the build in b with its build date.
+func AssembleBuild(ctx context.Context, b *pipe.Build) error {
+	date, err := b.RequireDate("ship")
+	if err != nil {
+		return err
+	}
+	return Assemble(ctx, ShipInput{OutDir: b.OutDir(), Version: b.Config.Version.Version, BuildID: b.Config.Build.ID, SourceDateEpoch: date, Log: b.Log})
+}
