@@ -118,11 +118,10 @@ func hostVersion(image string) string {
 }
 
 func TestDoctorNamesTheDistro(t *testing.T) {
-	c, _ := config.Parse("", nil, t.TempDir(), nil)
 	h := pyHost(t, "3.11.2")
 	os.MkdirAll(filepath.Join(h.Root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(h.Root, "etc", "os-release"), []byte("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n"), 0o644)
-	ch := checkRelease(context.Background(), h, c.Build.Release)
+	ch := checkRelease(context.Background(), h, "scarthgap")
 	if !ch.OK || !strings.Contains(ch.Info, "debian-12 is validated for scarthgap") {
 		t.Errorf("%+v", ch)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xtbuild/xtbuild/bbconf"
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/doctor"
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
 	"github.com/xtbuild/xtbuild/layers"
@@ -28,6 +29,14 @@ const EffectiveConfig = "conf/xtbuild-effective.toml"
 // rewrites no file.
 func SetupOE(ctx context.Context, e *Env) error {
 	c := e.Config
+	// Before anything is cloned: a release whose BitBake cannot run on this
+	// host's Python is refused with the host to use instead.
+	var impossible *doctor.ReleaseError
+	if err := doctor.CheckRelease(ctx, doctor.System(), c.Build.Release); errors.As(err, &impossible) {
+		return exitcode.UsageError(fmt.Errorf("setupoe: %w; %s", err, impossible.Fix()))
+	} else if err != nil {
+		e.Log.Warn("setupoe: cannot check the host against the release", "err", err)
+	}
 	lock, err := layers.ReadLock(c.LockFile())
 	if err != nil {
 		return exitcode.UsageError(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/exitcode"
 	"github.com/xtbuild/xtbuild/internal/gittest"
 )
 
@@ -86,5 +87,24 @@ func TestSetupOEWithoutCertsSaysHowToFix(t *testing.T) {
 	err := SetupOE(context.Background(), w.Env(config.Options{}))
 	if err == nil || !strings.Contains(err.Error(), "go run mage.go keys") {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+// A release whose BitBake cannot run on this host's Python is refused
+// before anything is cloned, with the host to use instead (zeus's BitBake
+// 1.44 stops at Python 3.9).
+func TestSetupOERefusesImpossibleRelease(t *testing.T) {
+	w := newWorld(t, "")
+	e := w.Env(config.Options{})
+	e.Config.Build.Release = "zeus"
+	err := SetupOE(context.Background(), e)
+	if err == nil {
+		t.Skip("skipped: this host's Python runs zeus's BitBake 1.44 (Python 3.9 or older)")
+	}
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "zeus") || !strings.Contains(err.Error(), "buster") {
+		t.Fatalf("error %v", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(e.Config.BuildDir(), "repos")); statErr == nil {
+		t.Error("layers were cloned before the release was refused")
 	}
 }

@@ -17,7 +17,7 @@ func TestDebugReachesEveryPackage(t *testing.T) {
 		t.Fatalf("keys: %d\n%s", code, errOut)
 	}
 	out := filepath.Join(dir, "build-output", "openxt-dev--master")
-	for _, f := range []string{"control.tar.bz2", "dom0-rootfs.ext3.gz", "uivm-rootfs.ext3.vhd.gz", "ndvm-rootfs.ext3.disk.vhd.gz"} {
+	for _, f := range []string{"control.tar.bz2", "dom0-rootfs.ext3.gz", "uivm-rootfs.ext3.vhd.gz", "ndvm-rootfs.ext3.disk.vhd.gz", "syncvm-rootfs.ext3.vhd.gz", "usbvm.vhd.gz"} {
 		os.MkdirAll(filepath.Join(out, "raw"), 0o755)
 		os.WriteFile(filepath.Join(out, "raw", f), []byte(strings.Repeat(f, 100)), 0o644)
 	}
