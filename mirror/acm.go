@@ -65,7 +65,7 @@ func AddACM(ctx context.Context, c *config.Config, file string) (config.ACM, err
 	if err != nil {
 		return *acm, err
 	}
-	defer lk.unlock()
+	defer lk.Unlock()
 	idx, err := ReadIndex(dir)
 	if err != nil {
 		return *acm, err

@@ -419,14 +419,14 @@ func TestPopulateLocked(t *testing.T) {
 	if _, err := Verify(context.Background(), mir); !errors.Is(err, ErrBusy) {
 		t.Fatalf("verify during a write: %v, want ErrBusy", err)
 	}
-	lk.unlock()
+	lk.Unlock()
 	// Readers do not block each other, and a read-only mirror without a
 	// lock file verifies.
 	r1, err := lockShared(mir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r1.unlock()
+	defer r1.Unlock()
 	if _, err := Verify(context.Background(), mir); err != nil {
 		t.Fatalf("verify beside another reader: %v", err)
 	}

@@ -104,7 +104,7 @@ func Populate(ctx context.Context, dlDir, mirrorDir string, opts Options) (Stats
 	if err != nil {
 		return st, err
 	}
-	defer lk.unlock()
+	defer lk.Unlock()
 
 	if st.StrayTemps, err = removeStrayTemps(mirAbs); err != nil {
 		return st, err
@@ -268,7 +268,7 @@ func (p *populator) link(ctx context.Context, d download, dst string, buf []byte
 		err = os.Rename(tmp, dst)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(dst))
+		err = atomicfile.SyncDir(filepath.Dir(dst))
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -439,16 +439,4 @@ func removeStrayTemps(dir string) (int, error) {
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -81,7 +81,7 @@ func VerifyWith(ctx context.Context, mirrorDir string, opts VerifyOptions) (Repo
 	if err != nil {
 		return rep, err
 	}
-	defer lk.unlock()
+	defer lk.Unlock()
 	idx, err := ReadIndex(mirrorDir)
 	if err != nil {
 		return rep, err

@@ -124,23 +124,10 @@ func (m *mirror) clone(ctx context.Context) error {
 	if err := atomicfile.SyncDir(tmp); err != nil {
 		return err
 	}
-	var old string
-	if _, err := os.Lstat(m.dir); err == nil {
-		b := filepath.Base(tmp)
-		i := strings.LastIndex(b, ".clone-")
-		old = filepath.Join(parent, b[:i]+".broken-"+b[i+len(".clone-"):])
-		if err := os.Rename(m.dir, old); err != nil {
-			return fmt.Errorf("move damaged mirror aside: %w", err)
-		}
-	}
-	if err := os.Rename(tmp, m.dir); err != nil {
+	// The damaged mirror moves aside, the clone takes its place, the old
+	// tree goes; a kill in between leaves leftovers removeLeftovers finds.
+	if err := atomicfile.SwapDir(tmp, m.dir); err != nil {
 		return fmt.Errorf("move clone into %s: %w", m.dir, err)
-	}
-	if err := atomicfile.SyncDir(parent); err != nil {
-		return err
-	}
-	if old != "" {
-		os.RemoveAll(old)
 	}
 	return nil
 }

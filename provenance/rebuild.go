@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -284,23 +283,11 @@ func writeNew(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
-// copyFile hard-links src to dst, or copies it atomically across
-// filesystems.
+// copyFile puts src at dst unless dst exists (the caller checked its hash):
+// a hard link, or an atomic copy across filesystems.
 func copyFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
 	if _, err := os.Stat(dst); err == nil {
 		return nil
 	}
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = atomicfile.WriteFrom(dst, io.Reader(f), 0o644)
-	return err
+	return atomicfile.LinkOrCopy(src, dst, 0o644)
 }

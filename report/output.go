@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 )
 
 // WriteJSON writes the report as JSON (the same figures as the page).
@@ -157,18 +159,18 @@ func (r *Report) Save(outDir string) error {
 	if err := r.WriteHTML(&page); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(outDir, IndexFile), page.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(outDir, IndexFile), page.Bytes(), 0o644); err != nil {
 		return err
 	}
 	var js bytes.Buffer
 	if err := r.WriteJSON(&js); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(outDir, JSONFile), js.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(outDir, JSONFile), js.Bytes(), 0o644); err != nil {
 		return err
 	}
 	hist := filepath.Join(outDir, HistoryDir)
-	if err := writeFileAtomic(filepath.Join(hist, historyName(r)), js.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(hist, historyName(r)), js.Bytes(), 0o644); err != nil {
 		return err
 	}
 	return pruneHistory(hist, HistoryKeep)
@@ -215,45 +217,4 @@ func Run(ctx context.Context, opts Options, outDir string, stdout io.Writer) (*R
 	}
 	fmt.Fprintf(stdout, "Report: %s\n", filepath.Join(outDir, IndexFile))
 	return r, nil
-}
-
-// writeFileAtomic writes data next to path, syncs it and renames it over path,
-// then syncs the directory, so a reader never sees half a report.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if n, err := f.Write(data); err != nil || n != len(data) {
-		f.Close()
-		return fmt.Errorf("write %s: %d of %d bytes: %w", path, n, len(data), err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

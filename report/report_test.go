@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 	"github.com/xtbuild/xtbuild/report/buildstats"
 )
 
@@ -290,7 +291,7 @@ func TestHistoryPrune(t *testing.T) {
 	dir := t.TempDir()
 	for i := range HistoryKeep + 5 {
 		r := &Report{ID: "b" + strings.Repeat("x", i), Start: float64(1000 + i)}
-		if err := writeFileAtomic(filepath.Join(dir, historyName(r)), []byte("{}")); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, historyName(r)), []byte("{}"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

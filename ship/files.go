@@ -2,7 +2,6 @@ package ship
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -110,32 +109,11 @@ func materialize(ctx context.Context, root string, es []entry) error {
 		if err := os.Link(e.src, dst); err == nil {
 			continue
 		}
-		if err := copyFile(e.src, dst, mode); err != nil {
+		if err := atomicfile.CopyNew(context.Background(), e.src, dst, mode); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string, mode fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // writeAtomic streams an output file into place atomically, creating its
@@ -145,53 +123,4 @@ func writeAtomic(path string, perm fs.FileMode, fill func(w io.Writer) error) er
 		return err
 	}
 	return atomicfile.WriteStream(path, perm, fill)
-}
-
-// replaceDir builds a directory next to dst with build, then swaps it in by
-// renames so dst is always complete and holds nothing stale.
-func replaceDir(dst string, build func(tmp string) error) error {
-	parent := filepath.Dir(dst)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".new-*")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	if err := build(tmp); err != nil {
-		return err
-	}
-	old := tmp + ".old"
-	hadOld := false
-	if _, err := os.Lstat(dst); err == nil {
-		if err := os.Rename(dst, old); err != nil {
-			return err
-		}
-		hadOld = true
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		if hadOld {
-			os.Rename(old, dst)
-		}
-		return err
-	}
-	done = true
-	if err := atomicfile.SyncDir(parent); err != nil {
-		return err
-	}
-	if hadOld {
-		return os.RemoveAll(old)
-	}
-	return nil
 }

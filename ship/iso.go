@@ -95,22 +95,7 @@ func writeISO(ctx context.Context, in ShipInput, boot []bootFile) error {
 	if err := in.run(ctx, in.epochEnv(), in.Tools.Xorriso, args...); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Chmod(0o644)
-	if err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(isoDir)
+	return atomicfile.Install(tmp, out, 0o644)
 }
 
 // fillBootmsg replaces the boot banner placeholders.

@@ -79,7 +79,7 @@ func writeNetboot(ctx context.Context, in ShipInput, boot []bootFile) error {
 			return errors.New("raw/installer/netboot already holds a netboot.tar.gz")
 		}
 	}
-	return replaceDir(filepath.Join(in.OutDir, "netboot"), func(tmp string) error {
+	return atomicfile.ReplaceDir(filepath.Join(in.OutDir, "netboot"), func(tmp string) error {
 		for _, e := range es {
 			dst := filepath.Join(tmp, filepath.FromSlash(e.rel))
 			if e.dir {
@@ -95,7 +95,7 @@ func writeNetboot(ctx context.Context, in ShipInput, boot []bootFile) error {
 			if e.exec {
 				mode = 0o755
 			}
-			if err := copyFile(e.src, dst, mode); err != nil {
+			if err := atomicfile.CopyNew(ctx, e.src, dst, mode); err != nil {
 				return fmt.Errorf("copy %s: %w", e.src, err)
 			}
 		}
@@ -116,7 +116,7 @@ func copyLicences(ctx context.Context, in ShipInput) error {
 	if err != nil {
 		return err
 	}
-	return replaceDir(filepath.Join(in.OutDir, "licences"), func(tmp string) error {
+	return atomicfile.ReplaceDir(filepath.Join(in.OutDir, "licences"), func(tmp string) error {
 		for _, e := range es {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -128,7 +128,7 @@ func copyLicences(ctx context.Context, in ShipInput) error {
 				}
 				continue
 			}
-			if err := copyFile(e.src, dst, 0o644); err != nil {
+			if err := atomicfile.CopyNew(ctx, e.src, dst, 0o644); err != nil {
 				return err
 			}
 		}

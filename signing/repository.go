@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -166,7 +165,7 @@ func WriteRepository(ctx context.Context, rawDir, packagesDir string, m Manifest
 	g.SetLimit(2)
 	for _, c := range present {
 		g.Go(func() error {
-			return copyFile(gctx, filepath.Join(rawDir, c.File), filepath.Join(stage, c.File))
+			return atomicfile.CopyNew(gctx, filepath.Join(rawDir, c.File), filepath.Join(stage, c.File), 0o644)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -183,7 +182,7 @@ func WriteRepository(ctx context.Context, rawDir, packagesDir string, m Manifest
 	if err := writeMetadata(stage, present, digests, meta, s); err != nil {
 		return fmt.Errorf("write repository: %w", err)
 	}
-	if err := swapDir(stage, packagesDir); err != nil {
+	if err := atomicfile.SwapDir(stage, packagesDir); err != nil {
 		return fmt.Errorf("write repository: %w", err)
 	}
 	committed = true
@@ -214,60 +213,6 @@ func writeMetadata(dir string, comps Manifest, digests []manifest.FileDigest, me
 		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// swapDir replaces dst by src with renames: dst moves aside, src takes its
-// place, the old tree is removed.
-func swapDir(src, dst string) error {
-	var old string
-	if _, err := os.Lstat(dst); err == nil {
-		old = src + ".old"
-		if err := os.Rename(dst, old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(src, dst); err != nil {
-		if old != "" {
-			os.Rename(old, dst)
-		}
-		return err
-	}
-	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
-		return err
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
-}
-
-func copyFile(ctx context.Context, src, dst string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	// *os.File to *os.File: io.Copy uses copy_file_range, so the kernel
-	// copies (or reflinks) without the data passing through us.
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
 }

@@ -59,42 +59,12 @@ func collectArtifacts(ctx context.Context, deployDir, outDir string, step plan.S
 	}
 	var dsts []string
 	for _, p := range pairs {
-		if err := linkOrCopy(p.src, p.dst); err != nil {
+		if err := atomicfile.LinkOrCopy(p.src, p.dst, 0o644); err != nil {
 			return nil, fmt.Errorf("step %s: %w", step.Name, err)
 		}
 		dsts = append(dsts, p.dst)
 	}
 	return manifest.Artifacts(ctx, outDir, dsts, step.Name, step.Machine)
-}
-
-// linkOrCopy puts src at dst: a hard link when both are on one filesystem
-// (no bytes copied), else an atomic copy. An existing dst is replaced.
-func linkOrCopy(src, dst string) error {
-	real, err := filepath.EvalSymlinks(src)
-	if err != nil {
-		return fmt.Errorf("resolve %s: %w", src, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp := dst + ".xtbuild-link"
-	os.Remove(tmp)
-	if err := os.Link(real, tmp); err == nil {
-		if err := os.Rename(tmp, dst); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("place %s: %w", dst, err)
-		}
-		return nil
-	}
-	in, err := os.Open(real)
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	defer in.Close()
-	if _, err := atomicfile.WriteFrom(dst, in, 0o644); err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return nil
 }
 
 // collectLicences is OpenXT's license step: every image's licences CSV
@@ -107,7 +77,7 @@ func collectLicences(ctx context.Context, deployDir, outDir string, c *config.Co
 		base := strings.TrimSuffix(filepath.Base(f), "-licences.csv")
 		short := strings.TrimPrefix(strings.TrimSuffix(base, "-image"), "xenclient-")
 		dst := filepath.Join(outDir, "raw", "licences", short+"-licences.csv")
-		if err := linkOrCopy(f, dst); err != nil {
+		if err := atomicfile.LinkOrCopy(f, dst, 0o644); err != nil {
 			return nil, err
 		}
 		dsts = append(dsts, dst)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xtbuild/xtbuild/bbconf"
+	"github.com/xtbuild/xtbuild/internal/atomicfile"
 	"github.com/xtbuild/xtbuild/manifest"
 	"github.com/xtbuild/xtbuild/pipe"
 	"github.com/xtbuild/xtbuild/plan"
@@ -114,6 +115,6 @@ func linkTree(src, dst string) error {
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		return linkOrCopy(p, target)
+		return atomicfile.LinkOrCopy(p, target, 0o644)
 	})
 }

@@ -92,3 +92,36 @@ func Wait(ctx context.Context, path string) (*Lock, error) {
 		}
 	}
 }
+
+// ErrWouldBlock is returned (wrapped) by TryFile when another process holds
+// a conflicting lock.
+var ErrWouldBlock = errors.New("locked by another process")
+
+// TryFile takes a non-blocking flock on the file at path: shared or
+// exclusive. With create the file is made when missing; without it a
+// missing file gives (nil, nil), so a read-only tree that never had a writer
+// needs no lock file. The kernel drops the lock when the process dies.
+func TryFile(path string, shared, create bool) (*Lock, error) {
+	flag, how := os.O_RDONLY, syscall.LOCK_EX
+	if create {
+		flag = os.O_RDWR | os.O_CREATE
+	}
+	if shared {
+		how = syscall.LOCK_SH
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if errors.Is(err, os.ErrNotExist) && !create {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrWouldBlock
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &Lock{f: f}, nil
+}
