@@ -69,17 +69,13 @@ func Reference() []byte {
 	for _, o := range OptionVars {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", o.Name, o.Doc)
 	}
-	b.WriteString("\n## Supported Yocto releases\n\nThe release facts xtbuild uses (config.Releases): the conf it writes, how MACHINE reaches BitBake, and the Python and hosts doctor checks against.\n\n| release | version | bitbake | override syntax | CONF_VERSION | MACHINE passed by | Python | validated hosts |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n## Supported Yocto releases\n\nThe release facts xtbuild uses (config.Releases): the conf it writes and how MACHINE reaches BitBake. The Python each release's BitBake runs on and the hosts it was validated for are doctor's (`go run mage.go doctor`; setupoe checks them before cloning).\n\n| release | version | bitbake | override syntax | CONF_VERSION | MACHINE passed by |\n|---|---|---|---|---|---|\n")
 	for _, r := range Releases {
 		syntax := "`VAR_append`"
 		if r.ColonOverrides {
 			syntax = "`VAR:append`"
 		}
-		py := r.PythonMin + "+"
-		if r.PythonMax != "" {
-			py = r.PythonMin + "–" + r.PythonMax
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | `%s` | %s | %s |\n", r.Name, r.Version, r.Bitbake, syntax, r.ConfVersion, r.EnvPassthrough, py, strings.Join(r.Hosts, ", "))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | `%s` |\n", r.Name, r.Version, r.Bitbake, syntax, r.ConfVersion, r.EnvPassthrough)
 	}
 	return []byte(b.String())
 }

@@ -180,3 +180,30 @@ func TestSeriesMatchesUpstream(t *testing.T) {
 		t.Error("bitbake 1.46 pyinotify no longer imports asyncore")
 	}
 }
+
+// The current-host board profile's BitBake runs on Debian 12's Python 3.11;
+// the zeus boards are refused with the host to use instead.
+func TestBoardProfilesOnPython311(t *testing.T) {
+	c, err := config.Parse("", nil, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := pyHost(t, "3.11.7")
+	d, err := c.ForBoard("apu1d-scarthgap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRelease(context.Background(), h, d.Build.Release); err != nil {
+		t.Errorf("%s on Python 3.11: %v", d.Build.Release, err)
+	}
+	z, err := c.ForBoard("apu1d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckRelease(context.Background(), h, z.Build.Release)
+	var re *ReleaseError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "zeus (BitBake 1.44) cannot run on this host's Python 3.11.7: it runs on Python 3.4 to 3.9") ||
+		!strings.Contains(re.Fix(), "Debian 10 (buster)") {
+		t.Errorf("zeus on Python 3.11: %v", err)
+	}
+}
