@@ -26,7 +26,12 @@
 #   - ghc, ghc-pkg when the host has none: scripts that exit 1 (parsing
 #     only needs them on PATH: HOSTTOOLS).
 #   - SRCREV pins for recipes whose SRCREV is ${AUTOREV}: a fixed
-#     placeholder commit (parsing never fetches; no build can use them).
+#     placeholder commit (parsing never fetches; no build can use them),
+#     unless GIT_MIRRORS names a directory of bare mirrors <repo>.git: then
+#     the config sets `[mirrors] git_dir` to it and setupoe pins every
+#     AUTOREV recipe to its branch head there, as a user's build does.
+#
+# GRAPH=0 skips the -g runs (parse only).
 set -euo pipefail
 
 [ $# -ge 2 ] || { sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d'; exit 2; }
@@ -34,6 +39,8 @@ REPOS=$(realpath "$1"); WORK=$(realpath -m "$2"); shift 2
 PROFILES=${*:-openxt apu1d-scarthgap}
 RUN_AS=${RUN_AS:-bb}
 TOOLS=${TOOLS:-1}
+GRAPH=${GRAPH:-1}
+GIT_MIRRORS=${GIT_MIRRORS:+$(realpath "$GIT_MIRRORS")}
 PIN=0123456789abcdef0123456789abcdef01234567 # placeholder commit for AUTOREV recipes
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -105,6 +112,7 @@ write_config() { # dir board pins-file
 		echo "# Written by bench/real-bitbake.sh: the built-in profile with local layer URLs."
 		echo "[mirrors]"
 		echo "offline = true"
+		[ -z "$GIT_MIRRORS" ] || echo "git_dir = \"$GIT_MIRRORS\""
 		echo "[mirrors.layers]"
 		printf '%s' "$urls"
 		if [ -s "$pins" ]; then
@@ -152,11 +160,12 @@ for prof in $PROFILES; do
 	write_config "$dir" "$board" "$dir/pins"
 	echo "=== $prof: setupoe (layers from $REPOS)"
 	as_user env HOME="$WORK" "$WORK/bin/realbitbake" -config "$dir/xtbuild.toml" ${board:+-board "$board"} >"$dir/setupoe.out"
-	# Pins for every AUTOREV recipe of the cloned layers, then setupoe again.
+	# Pins for every AUTOREV recipe of the cloned layers, then setupoe again
+	# (placeholders; with GIT_MIRRORS setupoe has pinned them itself).
 	mapfile -t dirs < <(awk '$1 == "layer" {print $5}' "$dir/setupoe.out")
 	syntax=_ # override syntax of the release: BitBake 1.x reads the old one
 	grep -q '__version__ = "1\.' "$(awk '$1=="layer" && $2=="bitbake" {print $5}' "$dir/setupoe.out")/lib/bb/__init__.py" || syntax=:
-	for p in $(autorev_pns "${dirs[@]}"); do
+	[ -n "$GIT_MIRRORS" ] || for p in $(autorev_pns "${dirs[@]}"); do
 		for v in "$p" "$p-native" "nativesdk-$p"; do
 			printf '  %s,\n' "\"SRCREV${syntax}pn-$v = \\\"$PIN\\\"\""
 		done
@@ -172,12 +181,18 @@ for prof in $PROFILES; do
 	[ "$syntax" = : ] || pass=BB_ENV_EXTRAWHITE
 	echo "--- $prof: layers (name commit branch)"
 	awk '$1 == "layer" {printf "  %-30s %s %s\n", $2, $3, $4}' "$dir/setupoe.out"
-	echo "--- $prof: AUTOREV recipes pinned: $(($(wc -l <"$dir/pins") / 3))"
+	if [ -n "$GIT_MIRRORS" ]; then
+		srcrev_conf=$bd/conf/xtbuild-srcrev.conf
+		echo "--- $prof: AUTOREV sources pinned by setupoe from $GIT_MIRRORS: $(grep -c '^SRCREV' "$srcrev_conf" 2>/dev/null || echo 0) ($srcrev_conf)"
+	else
+		echo "--- $prof: AUTOREV recipes pinned to a placeholder: $(($(wc -l <"$dir/pins") / 3))"
+	fi
 	first_machine=$(awk '$1 == "step" {print $3; exit}' "$dir/setupoe.out")
 	LOG=$dir/parse.log
 	read -r rc secs < <(run_bb "$bd" "$pass" "$first_machine" -p)
 	echo "--- $prof: MACHINE=$first_machine bitbake -p: exit $rc, ${secs}s; $(grep -E '^Parsing of' "$LOG" | tail -1)"
 	grep -E '^(ERROR|WARNING: .*(dangling|No bb files))' "$LOG" | head -20 | sed 's/^/    /' || true
+	[ "$GRAPH" = 1 ] || continue
 	while read -r _ step machine targets; do
 		LOG=$dir/graph-$step.log
 		# shellcheck disable=SC2086 # targets is a word list

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -39,6 +40,37 @@ type Source struct {
 	// Repo names the bare mirror that holds it: <Repo>.git (the last path
 	// element of the URL, without .git).
 	Repo string
+	// Extend is the recipe's BBCLASSEXTEND: BitBake makes one more recipe
+	// of it per entry, each with a PN of its own (see PNs).
+	Extend []string
+}
+
+// PNs are the recipe names BitBake gives this source's recipe: PN itself
+// and one per BBCLASSEXTEND entry, as the classes name them (native:
+// PN-native, nativesdk: nativesdk-PN, multilib:<v>: <v>-PN,
+// mcextend:<mc>: PN-<mc>). A pn- override must name each of them, or the
+// variants keep ${AUTOREV} and ask the network for a branch head.
+func (s Source) PNs() []string {
+	pns := []string{s.Recipe}
+	add := func(pn string) {
+		if !slices.Contains(pns, pn) {
+			pns = append(pns, pn)
+		}
+	}
+	for _, e := range s.Extend {
+		class, arg, _ := strings.Cut(e, ":")
+		switch {
+		case class == "native" && !strings.HasSuffix(s.Recipe, "-native"):
+			add(s.Recipe + "-native")
+		case class == "nativesdk" && !strings.HasPrefix(s.Recipe, "nativesdk-"):
+			add("nativesdk-" + s.Recipe)
+		case class == "multilib" && arg != "":
+			add(arg + "-" + s.Recipe)
+		case class == "mcextend" && arg != "":
+			add(s.Recipe + "-" + arg)
+		}
+	}
+	return pns
 }
 
 // Key names the source in [srcrev] and the lock: the recipe, plus
@@ -215,6 +247,14 @@ func (s *Scanner) recipe(bb string, appends []string) ([]Source, []Problem) {
 		pn = v
 	}
 	srcURI, _ := d.get("SRC_URI")
+	var extend []string
+	if v, ok := d.get("BBCLASSEXTEND"); ok {
+		for _, e := range strings.Fields(v) {
+			if !strings.Contains(e, "${") { // an unset variable: nothing BitBake would extend by
+				extend = append(extend, e)
+			}
+		}
+	}
 	var out []Source
 	var problems []Problem
 	for _, entry := range strings.Fields(srcURI) {
@@ -246,7 +286,7 @@ func (s *Scanner) recipe(bb string, appends []string) ([]Source, []Problem) {
 		if name != "default" {
 			variable = "SRCREV_" + name
 		}
-		src := Source{Recipe: pn, Name: name, Var: variable, File: bb}
+		src := Source{Recipe: pn, Name: name, Var: variable, File: bb, Extend: extend}
 		if strings.Contains(entry, "${") {
 			msg := fmt.Sprintf("SRC_URI entry %s uses variables xtbuild cannot read without BitBake", entry)
 			if len(s.p.missing) > 0 {

@@ -49,7 +49,7 @@ func testLayers(t *testing.T, local string) (base, oxt string) {
 		// One .inc, two recipes: two pins of one repository.
 		"recipes-openxt/idl/idl.inc":                 "SRC_URI = \"git://github.example.org/OpenXT/idl.git;protocol=https\"\nSRCREV = \"${AUTOREV}\"\n",
 		"recipes-openxt/idl/xenclient-idl_git.bb":    "require idl.inc\nPV = \"0+git${SRCPV}\"\n",
-		"recipes-openxt/idl/xenclient-rpcgen_git.bb": "require recipes-openxt/idl/idl.inc\n\ndo_install() {\n\tSRCREV=nothing\n}\n",
+		"recipes-openxt/idl/xenclient-rpcgen_git.bb": "require recipes-openxt/idl/idl.inc\nBBCLASSEXTEND = \"native nativesdk\"\nBBCLASSEXTEND += \"multilib:lib32 ${EXTRA_EXTEND}\"\n\ndo_install() {\n\tSRCREV=nothing\n}\n",
 		// An append turns the base layer's fixed xen into a branch follower.
 		"recipes-extended/xen/xen_git.bbappend": "SRCREV = \"${AUTOREV}\"\nXEN_REL = \"4.21\"\n",
 		// OpenXT's stable-9 style: variables from local.conf and the distro, two named sources.
@@ -102,6 +102,14 @@ func TestScan(t *testing.T) {
 		if s.Key() != w.key || s.Var != w.variable || s.URL != w.url || s.Branch != w.branch || s.Repo != w.repo {
 			t.Errorf("source %d = %+v, want %+v", i, s, w)
 		}
+	}
+	// BitBake makes one recipe per BBCLASSEXTEND entry, each with its own
+	// PN: the pin must reach them all (real xenclient-rpcgen is native too).
+	if got, want := strings.Join(srcs[3].PNs(), " "), "xenclient-rpcgen xenclient-rpcgen-native nativesdk-xenclient-rpcgen lib32-xenclient-rpcgen"; got != want {
+		t.Errorf("xenclient-rpcgen PNs %q, want %q", got, want)
+	}
+	if got := strings.Join(srcs[2].PNs(), " "); got != "xenclient-idl" {
+		t.Errorf("xenclient-idl PNs %q, want just itself", got)
 	}
 	if srcs[1].FetchURL != "git://xenbits.example.org/xen.git" {
 		t.Errorf("xen fetch URL %s", srcs[1].FetchURL)

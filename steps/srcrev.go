@@ -67,7 +67,9 @@ func lockSources(ctx context.Context, e *Env, lock *layers.Lock) ([]layers.Locke
 	var confPins []bbconf.SrcrevPin
 	var mirrors []bbconf.GitPremirror
 	for _, p := range pins {
-		confPins = append(confPins, bbconf.SrcrevPin{Recipe: p.Recipe, Var: p.Var, Commit: p.Commit})
+		for _, pn := range p.PNs() { // the recipe and its BBCLASSEXTEND variants
+			confPins = append(confPins, bbconf.SrcrevPin{Recipe: pn, Var: p.Var, Commit: p.Commit})
+		}
 		if p.Mirror != "" {
 			mirrors = append(mirrors, bbconf.GitPremirror{FetchURL: p.FetchURL, Mirror: p.Mirror})
 		}

@@ -27,7 +27,7 @@ func TestSetupOEPinsAutorevRecipes(t *testing.T) {
 	layer := gittest.New(t, filepath.Join(w.Root, "up", "meta-oxt"), "main")
 	layer.Commit("conf/layer.conf", "BBPATH .= \":${LAYERDIR}\"\nBBFILES += \"${LAYERDIR}/recipes-*/*/*.bb\"\n", "layer")
 	layer.Commit("recipes-openxt/argo/argo.inc", "SRC_URI = \"git://github.com/OpenXT/linux-xen-argo.git;protocol=https\"\nSRCREV = \"${AUTOREV}\"\n", "inc")
-	layer.Commit("recipes-openxt/argo/libargo_git.bb", "require argo.inc\n", "recipe")
+	layer.Commit("recipes-openxt/argo/libargo_git.bb", "require argo.inc\nBBCLASSEXTEND = \"native\"\n", "recipe")
 	f := filepath.Join(w.Work, "xtbuild.toml")
 	data, _ := os.ReadFile(f)
 	os.WriteFile(f, append(data, []byte("\n[[layer]]\nname = \"meta-oxt\"\nurl = \""+layer.Dir+"\"\nbranch = \"main\"\nsublayers = [\".\"]\n")...), 0o644)
@@ -54,7 +54,10 @@ func TestSetupOEPinsAutorevRecipes(t *testing.T) {
 	}
 	pin := bbconfPinLine(e.Config, "libargo", first)
 	mirror := "git://github.com/OpenXT/linux-xen-argo.git git://" + filepath.Join(gitDir, "linux-xen-argo.git") + ";protocol=file"
-	for _, want := range []string{pin, mirror} {
+	// The native variant (BBCLASSEXTEND) is a recipe of its own for
+	// BitBake: unpinned it asks the network (real BitBake stopped on
+	// xenclient-rpcgen-native with BB_NO_NETWORK).
+	for _, want := range []string{pin, mirror, bbconfPinLine(e.Config, "libargo-native", first)} {
 		if !strings.Contains(string(conf), want) {
 			t.Errorf("%s lacks %q:\n%s", bbconf.SrcrevConfFile, want, conf)
 		}
