@@ -33,7 +33,7 @@ type built struct {
 	stage string
 }
 
-func newBuilt(t *testing.T, stageDir string) *built {
+func newBuilt(t testing.TB, stageDir string) *built {
 	t.Helper()
 	if stageDir == "" {
 		stageDir = filepath.Join(t.TempDir(), "stage")
@@ -77,6 +77,13 @@ func (bt *built) image(content string) {
 	os.MkdirAll(filepath.Dir(raw), 0o755)
 	os.Remove(raw)
 	os.Link(real, raw)
+	bt.record()
+}
+
+// record writes dom0's buildstats and manifest entry, as the step does.
+func (bt *built) record() {
+	out := bt.b.OutDir()
+	raw := filepath.Join(out, "raw", "dom0-rootfs.ext3.gz")
 	bs := filepath.Join(out, "buildstats", "dom0", "20261205120000", "xenclient-dom0-image-1.0-r0")
 	os.MkdirAll(bs, 0o755)
 	os.WriteFile(filepath.Join(bs, "do_rootfs"), []byte("Status: PASSED\n"), 0o644)
@@ -226,7 +233,7 @@ func TestPutRefusesEscapes(t *testing.T) {
 }
 
 // restoreInto restores dom0 into a second build dir sharing bt's stage.
-func restoreInto(t *testing.T, bt *built, lock string, steps ...string) (*built, error) {
+func restoreInto(t testing.TB, bt *built, lock string, steps ...string) (*built, error) {
 	t.Helper()
 	other := newBuilt(t, bt.stage)
 	os.RemoveAll(other.b.OutDir())
