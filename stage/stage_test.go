@@ -115,7 +115,7 @@ func TestPutHoldsStepOutputsBuildstatsAndDeployFiles(t *testing.T) {
 	for _, a := range ix.Artifacts {
 		paths = append(paths, a.Path)
 	}
-	want := "deploy/images/xenclient-dom0/xenclient-dom0-image-licences.csv deploy/images/xenclient-dom0/xenclient-dom0-image-xenclient-dom0.ext3.gz " +
+	want := "deploy/images/xenclient-dom0/xenclient-dom0-image-licences.csv " +
 		"out/buildstats/dom0/20261205120000/xenclient-dom0-image-1.0-r0/do_rootfs out/raw/dom0-rootfs.ext3.gz"
 	if strings.Join(paths, " ") != want {
 		t.Errorf("staged %v\nwant %s", paths, want)
@@ -123,10 +123,12 @@ func TestPutHoldsStepOutputsBuildstatsAndDeployFiles(t *testing.T) {
 	if ix.Worker != "w1" || ix.LockHash != lock1 || len(ix.Outputs) != 1 || ix.Outputs[0].Path != "raw/dom0-rootfs.ext3.gz" {
 		t.Errorf("index %+v", ix)
 	}
-	// The link name holds the image itself, not a link.
-	st, err := os.Lstat(filepath.Join(bt.stepDir(), "deploy/images/xenclient-dom0/xenclient-dom0-image-xenclient-dom0.ext3.gz"))
-	if err != nil || !st.Mode().IsRegular() {
-		t.Errorf("staged link name: %v %v", st, err)
+	// The image's link name in DEPLOY_DIR is the raw/ file: stored once.
+	if len(ix.Same) != 1 || ix.Same[0] != (stage.Alias{Path: "deploy/images/xenclient-dom0/xenclient-dom0-image-xenclient-dom0.ext3.gz", As: "out/raw/dom0-rootfs.ext3.gz"}) {
+		t.Errorf("aliases %+v", ix.Same)
+	}
+	if _, err := os.Lstat(filepath.Join(bt.stepDir(), "deploy/images/xenclient-dom0/xenclient-dom0-image-xenclient-dom0.ext3.gz")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the image is stored twice: %v", err)
 	}
 	// Nothing but the step directory and its lock file in the stage.
 	ents, _ := os.ReadDir(filepath.Dir(bt.stepDir()))
@@ -300,5 +302,9 @@ func TestRestoreRefusesMixedLocksAndPathsLeavingTheBuild(t *testing.T) {
 	os.WriteFile(idx, []byte(strings.Replace(string(data), `"out/raw/dom0-rootfs.ext3.gz"`, `"out/../../../evil"`, 1)), 0o644)
 	if _, err := restoreInto(t, bt, lock1, "dom0"); err == nil || !strings.Contains(err.Error(), "not a clean relative path") {
 		t.Fatalf("climbing index: %v", err)
+	}
+	os.WriteFile(idx, []byte(strings.Replace(string(data), `"as": "out/raw/dom0-rootfs.ext3.gz"`, `"as": "out/raw/other"`, 1)), 0o644)
+	if _, err := restoreInto(t, bt, lock1, "dom0"); err == nil || !strings.Contains(err.Error(), "which the step does not hold") {
+		t.Fatalf("alias of nothing: %v", err)
 	}
 }
