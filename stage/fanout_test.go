@@ -126,6 +126,14 @@ func TestFanOutBuildMatchesOneHostBuild(t *testing.T) {
 			t.Fatalf("put %s: %v\n%s", s, err, f.w.Out)
 		}
 	}
+	// stage:get on a worker that built every published step fetches nothing.
+	mark := f.w.Out.Len()
+	if err := pipeline.Fetch(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.w.Out.String()[mark:]; !strings.Contains(got, "stage:get: nothing to restore") || strings.Contains(got, "restored:") {
+		t.Errorf("get on worker a:\n%s", got)
+	}
 	// dom0 reads stubinitramfs's image from the deploy dir (the stand-in
 	// fails without it, and its bytes are an input of dom0's): worker b
 	// restores it and does not build stubinitramfs itself.
