@@ -129,13 +129,16 @@ func TestStepOverrideMergesKeyByKey(t *testing.T) {
 }
 
 func TestEnvOverrides(t *testing.T) {
-	env := map[string]string{"XTBUILD_ID": "42", "XTBUILD_STEPS": "dom0, uivm", "XTBUILD_THREADS": "16", "XTBUILD_BRANCH": "stable-9"}
+	env := map[string]string{"XTBUILD_ID": "42", "XTBUILD_STEPS": "dom0, uivm", "XTBUILD_THREADS": "16", "XTBUILD_BRANCH": "stable-9", "XTBUILD_FANOUT_STAGE": "/srv/stage"}
 	c, err := Parse("cfg.toml", []byte("[build]\nid = \"1\"\nthreads = 4\n"), "/srv", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Build.ID != "42" || c.Build.Threads != 16 || strings.Join(c.Build.Steps, ",") != "dom0,uivm" || c.Build.Branch != "stable-9" {
 		t.Errorf("overrides not applied: %+v", c.Build)
+	}
+	if c.Fanout.Stage != "/srv/stage" {
+		t.Errorf("fanout.stage %q", c.Fanout.Stage)
 	}
 	// openxt layers follow the overridden branch.
 	if l, _ := c.Layer("xenclient-oe"); l.Branch != "stable-9" {
