@@ -120,6 +120,9 @@ func TestFanOutBuildMatchesOneHostBuild(t *testing.T) {
 
 	// Worker a builds the images that need nothing but setupoe.
 	a, bw := f.worker("a"), f.worker("b")
+	if err := pipeline.Fetch(ctx, bw, "dom0"); err == nil || !strings.Contains(err.Error(), "needs stubinitramfs, not published") {
+		t.Errorf("get for dom0 before stubinitramfs is published: %v", err)
+	}
 	f.run(a, "installer", "stubinitramfs", "uivm", "ndvm")
 	for _, s := range []string{"installer", "stubinitramfs", "uivm", "ndvm"} {
 		if err := pipeline.Publish(ctx, a, s); err != nil {
