@@ -51,13 +51,19 @@ func analyse(steps []stepBuilds, g *taskgraph.Graph, opts Options) *Report {
 	}
 	r.ID = strings.Join(ids, "+")
 	r.Wall = round2(r.End - r.Start)
-	var hosts []*buildstats.Host
+	// Host data describes one machine: merged over the builds of each
+	// worker, never across workers.
+	hosts := map[string][]*buildstats.Host{}
 	for _, s := range steps {
 		for _, b := range s.builds {
-			hosts = append(hosts, b.Host)
+			hosts[s.worker] = append(hosts[s.worker], b.Host)
 		}
 	}
-	r.HostData = hostData(buildstats.MergeHost(hosts), r.Start)
+	if len(hosts) == 1 {
+		for _, hs := range hosts {
+			r.HostData = hostData(buildstats.MergeHost(hs), r.Start)
+		}
+	}
 
 	pfToPN := map[string]string{}
 	if g != nil {
@@ -156,6 +162,11 @@ func analyse(steps []stepBuilds, g *taskgraph.Graph, opts Options) *Report {
 	}
 
 	r.Workers = workerSummaries(steps, r)
+	if len(hosts) > 1 {
+		for i := range r.Workers {
+			r.Workers[i].HostData = hostData(buildstats.MergeHost(hosts[r.Workers[i].Name]), r.Start)
+		}
+	}
 	r.Lanes = assignLanes(r.Tasks, r.Workers)
 	r.topLists(opts.Top)
 	if g != nil {

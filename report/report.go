@@ -113,7 +113,7 @@ type Report struct {
 	TopRecipes []RecipeTotal   `json:"top_recipes"`
 	TaskTypes  []TaskTypeTotal `json:"task_types"`
 	CPU        CPUProfile      `json:"cpu"`
-	HostData   *HostData       `json:"host_data,omitempty"`
+	HostData   *HostData       `json:"host_data,omitempty"` // one worker's; see WorkerSummary
 	Sstate     SstateSummary   `json:"sstate"`
 	Comparison *Comparison     `json:"comparison,omitempty"`
 	Tasks      []TaskRecord    `json:"tasks"`
@@ -147,6 +147,10 @@ type WorkerSummary struct {
 	End       float64 `json:"end"`
 	Busy      float64 `json:"busy"` // seconds with at least one task running
 	Totals    Totals  `json:"totals"`
+	// HostData is this worker's host data when the build had several
+	// workers (Report.HostData then stays empty: one chart must not mix
+	// two machines).
+	HostData *HostData `json:"host_data,omitempty"`
 }
 
 // StepSummary is one step's share of the build.
