@@ -395,18 +395,32 @@ var knownSetsceneTasks = map[string]bool{
 // setscene took in this build (0 when it did not run) and takes the longest
 // dependency chain. Chains are cut at nodes that did not run for real: a task
 // restored from sstate, or not run at all, held nothing up behind its
-// dependencies.
+// dependencies. A task that ran more than once (several steps, or a step
+// run again) counts with its longest real run, else its longest setscene;
+// that run is the one on the path.
 func (r *Report) criticalFromGraph(g *taskgraph.Graph) {
 	type key struct{ pn, task string }
-	weight := map[key]float64{}
-	ranReal := map[key]bool{}
-	recs := map[key][]int{}
+	best := map[key]int{} // the run that represents the node
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
 		k := key{t.PN, strings.TrimSuffix(t.Task, buildstats.SetsceneSuffix)}
-		weight[k] += t.Duration
-		ranReal[k] = ranReal[k] || !t.Setscene
-		recs[k] = append(recs[k], i)
+		j, ok := best[k]
+		if !ok {
+			best[k] = i
+			continue
+		}
+		o := &r.Tasks[j]
+		if (o.Setscene && !t.Setscene) || (o.Setscene == t.Setscene && t.Duration > o.Duration) {
+			best[k] = i
+		}
+	}
+	weight := map[key]float64{}
+	ranReal := map[key]bool{}
+	recs := map[key][]int{}
+	for k, i := range best {
+		weight[k] = r.Tasks[i].Duration
+		ranReal[k] = !r.Tasks[i].Setscene
+		recs[k] = []int{i}
 	}
 	path, total, cycles := g.LongestPath(func(n int) (float64, bool) {
 		k := key{g.Nodes[n].PN, g.Nodes[n].Task}

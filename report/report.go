@@ -57,6 +57,8 @@ type Options struct {
 	// merged with the steps' own TaskGraphs; without any graph the critical
 	// path is inferred from timing.
 	TaskDepends string
+	// TaskGraphs are more build-wide task-depends.dot files, merged too.
+	TaskGraphs []string
 	// Against is the build to compare with: a report directory (holding
 	// report.json), a report.json file, or a buildstats directory. When empty
 	// the previous build is taken from HistoryDir.
@@ -355,6 +357,10 @@ func readGraphs(opts Options) (*taskgraph.Graph, []string, error) {
 		}
 	}
 	add(opts.TaskDepends)
+	for _, p := range opts.TaskGraphs {
+		add(p)
+	}
+	buildWide := len(paths) > 0
 	var without []string
 	for _, sb := range opts.Buildstats {
 		add(sb.TaskGraph)
@@ -381,7 +387,7 @@ func readGraphs(opts Options) (*taskgraph.Graph, []string, error) {
 		}
 		return nil, warnings, nil
 	}
-	if opts.TaskDepends == "" && len(without) > 0 {
+	if !buildWide && len(without) > 0 {
 		warnings = append(warnings, "no task graph for step(s) "+strings.Join(without, ", ")+": their tasks have no dependencies on the critical path")
 	}
 	g, err := taskgraph.ParseAll(files...)
