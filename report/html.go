@@ -110,7 +110,10 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	p("</style></head><body>\n")
 	pf("<h1>Build report: %s <span class=\"status st-%s\" id=\"status\">%s</span></h1>\n", esc(title), esc(r.Status), strings.ToUpper(esc(r.Status)))
 	pf("<p class=\"facts\">Build <b>%s</b>, started %s UTC", esc(r.ID), time.Unix(int64(r.Start), 0).UTC().Format("2006-01-02 15:04:05"))
-	if r.Host != "" {
+	switch {
+	case r.multiWorker():
+		pf(" on <b>%d workers</b>", len(r.Workers))
+	case r.Host != "":
 		pf(" on <b>%s</b>", esc(r.Host))
 	}
 	p(".</p>\n")
@@ -413,16 +416,18 @@ func (r *Report) timelineSVG(bw *bufio.Writer) {
 		bw.WriteString("<g class=\"step\">")
 		for _, s := range r.Steps {
 			x := svgLeft + s.Start*scale
-			y1, y2, ty := 2, height-8, 12
 			if r.multiWorker() {
+				// Steps overlap in time here: no label row fits them all,
+				// the worker's label lists them and the line names its step.
 				for _, w := range r.Workers {
 					if w.Name == s.Worker {
 						top, bottom := r.band(w)
-						y1, y2, ty = top+bandHead, bottom, top+bandHead+10
+						fmt.Fprintf(bw, "<line x1=\"%s\" y1=\"%d\" x2=\"%s\" y2=\"%d\"><title>step %s starts</title></line>", num(x), top+bandHead, num(x), bottom, html.EscapeString(s.Name))
 					}
 				}
+				continue
 			}
-			fmt.Fprintf(bw, "<line x1=\"%s\" y1=\"%d\" x2=\"%s\" y2=\"%d\"/><text x=\"%s\" y=\"%d\">%s</text>", num(x), y1, num(x), y2, num(x+3), ty, html.EscapeString(s.Name))
+			fmt.Fprintf(bw, "<line x1=\"%s\" y1=\"2\" x2=\"%s\" y2=\"%d\"/><text x=\"%s\" y=\"12\">%s</text>", num(x), num(x), height-8, num(x+3), html.EscapeString(s.Name))
 		}
 		bw.WriteString("</g>\n")
 	}
