@@ -46,6 +46,7 @@
 //     format recorded in /work/shared/fixtures/bitbake-2.8 (errors on
 //     stderr, the rest on stdout);
 //   - buildstats are written in oe-core's format;
+//   - -g writes task-depends.dot and pn-buildlist (graph.go);
 //   - BB_SERVER_TIMEOUT keeps a "server" whose parse cache the next run
 //     reuses (0 parsed, N cached), as a memory-resident server does;
 //   - SIGINT shuts down cleanly after the running task; a second SIGINT
@@ -167,6 +168,7 @@ func main() {
 	inv := invocation{Args: os.Args[1:], Machine: os.Getenv("MACHINE"), ServerTimeout: os.Getenv("BB_SERVER_TIMEOUT"), Dir: cwd}
 	var targets []string
 	task, kill := "", false
+	graphviz := false // -g: graph.go
 	for i := 1; i < len(os.Args); i++ {
 		switch a := os.Args[i]; a {
 		case "-m", "--kill-server":
@@ -176,6 +178,8 @@ func main() {
 			if i < len(os.Args) {
 				task = "do_" + strings.TrimPrefix(os.Args[i], "do_")
 			}
+		case "-g", "--graphviz":
+			graphviz = true
 		case "-k", "--continue", "-v", "--verbose":
 		default:
 			if strings.HasPrefix(a, "-") {
@@ -276,6 +280,13 @@ func main() {
 		os.Remove(serverFile)
 	}
 	defer record(inv, false)
+	if graphviz {
+		if err := writeGraph(cwd, recipes, targets, task); err != nil {
+			record(inv, false)
+			fail("%s", err)
+		}
+		return
+	}
 
 	type job struct{ target, recipe, task string }
 	var jobs []job
@@ -285,15 +296,7 @@ func main() {
 			record(inv, false)
 			fail("Nothing PROVIDES '%s'", t)
 		}
-		tasks := []string{"do_fetch", "do_compile", "do_install"}
-		if r.vars["IMAGE_FSTYPES"] != "" {
-			tasks = []string{"do_rootfs", "do_image_complete"}
-		}
-		tasks = append(tasks, "do_build")
-		if task != "" {
-			tasks = []string{task}
-		}
-		for _, tk := range tasks {
+		for _, tk := range recipeTasks(r, task) {
 			jobs = append(jobs, job{t, r.path, tk})
 		}
 	}
