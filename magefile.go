@@ -114,3 +114,9 @@ func (Repro) Compare(ctx context.Context, a, b string) error { return targets.Re
 
 // Upload publishes build-output/<NAME> to upload.destination (file:// or sftp:// with known_hosts checked): atomic, verified, resumable, explicit permissions, latest pointer last.
 func Upload(ctx context.Context) error { return targets.Upload(ctx) }
+
+// Sstate holds the shared-state targets.
+type Sstate mg.Namespace
+
+// Publish copies the sstate objects of this build dir's SSTATE_DIR that mirrors.sstate_publish lacks into it: temp name, verified (size, sha256), then linked into place; idempotent, safe with several workers at once.
+func (Sstate) Publish(ctx context.Context) error { return targets.SstatePublish(ctx) }
