@@ -115,6 +115,12 @@ func (Repro) Compare(ctx context.Context, a, b string) error { return targets.Re
 // Upload publishes build-output/<NAME> to upload.destination (file:// or sftp:// with known_hosts checked): atomic, verified, resumable, explicit permissions, latest pointer last.
 func Upload(ctx context.Context) error { return targets.Upload(ctx) }
 
+// Hashserv runs BitBake's own bitbake-hashserv (hash equivalence server) from the cloned bitbake with [hashserv] (bind, database, read_only, upstream) until Ctrl-C; workers point [mirrors] hashserve at it.
+func Hashserv(ctx context.Context) error { return targets.Hashserv(ctx) }
+
+// Prserv runs BitBake's own bitbake-prserv (PR server daemon) from the cloned bitbake with [prserv] (bind, database, read_only) until Ctrl-C, then stops it; workers point [mirrors] prserv at it.
+func Prserv(ctx context.Context) error { return targets.Prserv(ctx) }
+
 // Sstate holds the shared-state targets.
 type Sstate mg.Namespace
 
