@@ -255,3 +255,25 @@ func keys(m map[string][]byte) []string {
 	}
 	return out
 }
+
+// BenchmarkPublish publishes 200 objects of 256 KiB (50 MiB) into an empty
+// directory: copy, fsync, re-read and hash, link.
+func BenchmarkPublish(b *testing.B) {
+	src := b.TempDir()
+	files := map[string][]byte{}
+	for i := 0; i < 200; i++ {
+		files[objName(hashOf(i), "package")] = bytes.Repeat([]byte{byte(i)}, 256<<10)
+	}
+	for name, data := range files {
+		p := filepath.Join(src, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, data, 0o644)
+	}
+	b.SetBytes(200 * 256 << 10)
+	for i := 0; i < b.N; i++ {
+		dst := filepath.Join(b.TempDir(), "shared")
+		if res, err := Publish(context.Background(), src, dst, quiet); err != nil || res.Copied != 200 {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+}
