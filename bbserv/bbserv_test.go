@@ -374,6 +374,10 @@ func TestRealHashserv(t *testing.T) {
 	if _, err := os.Stat(h.Database); err != nil {
 		t.Errorf("database: %v", err)
 	}
+	// The readiness probe greets as a client does: no server traceback.
+	if strings.Contains(logs.String(), "Traceback") {
+		t.Errorf("server logged a traceback:\n%s", logs)
+	}
 	if _, err := net.Dial("tcp", bind); err == nil {
 		t.Error("still listening after stop")
 	}

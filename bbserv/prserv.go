@@ -176,7 +176,7 @@ func (p PRServ) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := waitListening(ctx, p.Bind, 60*time.Second, gone); err != nil {
+	if err := waitListening(ctx, p.Bind, "", 60*time.Second, gone); err != nil {
 		if ctx.Err() == nil {
 			err = fmt.Errorf("prserv: %w", err)
 		} else {
