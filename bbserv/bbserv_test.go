@@ -420,4 +420,11 @@ else:
 	if _, err := os.Stat(p.pidFile()); err == nil {
 		t.Errorf("pid file %s left", p.pidFile())
 	}
+	// Nothing but the database and its log beside it (--stop logs there too).
+	ents, _ := os.ReadDir(filepath.Dir(p.Database))
+	for _, e := range ents {
+		if n := e.Name(); n != "prserv.sqlite3" && n != "prserv.sqlite3.log" {
+			t.Errorf("stray file %s beside the database", n)
+		}
+	}
 }
