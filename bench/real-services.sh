@@ -15,6 +15,10 @@
 #   bitbake-hashclient stats, then SIGINT to both targets
 # and prints each result. meta-vglass (not fetchable here) is the same
 # placeholder layer bench/real-bitbake.sh makes; ghc/ghc-pkg stubs likewise.
+#
+# CORE=scarthgap (or kirkstone, dunfell) runs the same against plain
+# openembedded-core of that series and its bitbake instead of the OpenXT
+# profile (WORK/core-<series>; MACHINE qemux86-64, TARGET core-image-minimal).
 set -euo pipefail
 
 [ $# -eq 2 ] || { sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d'; exit 2; }
@@ -22,9 +26,14 @@ REPOS=$(realpath "$1"); WORK=$(realpath -m "$2")
 RUN_AS=${RUN_AS:-bb}
 GIT_MIRRORS=${GIT_MIRRORS:-/work/oe/gitmirrors}
 HS_PORT=${HS_PORT:-18686} PR_PORT=${PR_PORT:-18585}
-MACHINE=${MACHINE:-xenclient-ndvm} TARGET=${TARGET:-xenclient-ndvm-image}
+CORE=${CORE:-}
+declare -A BB_BRANCH=([dunfell]=1.46 [kirkstone]=2.0 [scarthgap]=2.8)
+if [ -n "$CORE" ]; then
+	MACHINE=${MACHINE:-qemux86-64} TARGET=${TARGET:-core-image-minimal} DIR=$WORK/core-$CORE
+else
+	MACHINE=${MACHINE:-xenclient-ndvm} TARGET=${TARGET:-xenclient-ndvm-image} DIR=$WORK/openxt
+fi
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-DIR=$WORK/openxt
 
 as_user() { if [ "$(id -un)" = "$RUN_AS" ]; then "$@"; else runuser -u "$RUN_AS" -- "$@"; fi; }
 say() { echo "--- $(date -u +%H:%M:%S) $*"; }
@@ -60,7 +69,39 @@ for c in prod-cacert dev-cacert; do
 	[ -f "$DIR/certs/$c.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=real-services $c" \
 		-keyout "$DIR/certs/${c%-cacert}-cakey.pem" -out "$DIR/certs/$c.pem" 2>/dev/null
 done
-{
+services_toml() {
+	printf '[hashserv]\nbind = "127.0.0.1:%s"\ndatabase = "services/hashserv.db"\n' "$HS_PORT"
+	printf '[prserv]\nbind = "127.0.0.1:%s"\ndatabase = "services/prserv.sqlite3"\n' "$PR_PORT"
+}
+if [ -n "$CORE" ]; then cat >"$DIR/xtbuild.toml" <<EOF
+# Written by bench/real-services.sh: plain openembedded-core $CORE, the shared services on loopback.
+[build]
+release = "$CORE"
+oe_branch = "$CORE"
+bitbake_branch = "${BB_BRANCH[$CORE]}"
+distro = "nodistro"
+machine = "$MACHINE"
+steps = ["setupoe"]
+[mirrors]
+offline = true
+hashserve = "127.0.0.1:$HS_PORT"
+prserv = "127.0.0.1:$PR_PORT"
+$(services_toml)
+[recipes]
+enabled = false
+[[layer]]
+name = "bitbake"
+url = "file://$REPOS/bitbake"
+kind = "bitbake"
+branch = "${BB_BRANCH[$CORE]}"
+sublayers = []
+[[layer]]
+name = "openembedded-core"
+url = "file://$REPOS/openembedded-core"
+branch = "$CORE"
+sublayers = ["meta"]
+EOF
+else {
 	echo "# Written by bench/real-services.sh: the built-in profile, local layers, the shared services on loopback."
 	echo "[mirrors]"
 	echo "offline = true"
@@ -70,9 +111,9 @@ done
 	echo "[mirrors.layers]"
 	for r in "$REPOS"/*/; do echo "$(basename "$r") = \"file://${REPOS}/$(basename "$r")\""; done
 	echo "meta-vglass = \"file://$VG\""
-	printf '[hashserv]\nbind = "127.0.0.1:%s"\ndatabase = "services/hashserv.db"\n' "$HS_PORT"
-	printf '[prserv]\nbind = "127.0.0.1:%s"\ndatabase = "services/prserv.sqlite3"\n' "$PR_PORT"
+	services_toml
 } >"$DIR/xtbuild.toml"
+fi
 chown -R "$RUN_AS" "$DIR"
 
 xt() { as_user env -C "$DIR" HOME="$WORK" XTBUILD_PLAIN=1 "$WORK/bin/xtbuild" "$@"; }
@@ -83,7 +124,7 @@ BD=$DIR/build
 # setupoe pins the AUTOREV recipes it finds; this branch's does not pin their
 # -native variants (BBCLASSEXTEND), which BitBake parses too: pin them to the
 # same commits through [srcrev] and set up again.
-if ! grep -q -- '-native = ' "$BD/conf/xtbuild-srcrev.conf"; then
+if grep -q "^SRCREV" "$BD/conf/xtbuild-srcrev.conf" && ! grep -q -- '-native = ' "$BD/conf/xtbuild-srcrev.conf"; then
 	{
 		echo "[srcrev]"
 		sed -n 's/^SRCREV_pn-\([^ ]*\) = "\(.*\)"$/"\1-native" = "\2"/p' "$BD/conf/xtbuild-srcrev.conf"
@@ -104,11 +145,13 @@ for s in hashserv prserv; do
 done
 say "processes: $(ps -o pid,user,args -u "$RUN_AS" | grep -E 'bitbake-(hashserv|prserv)' | grep -v grep | sed 's/  */ /g' | tr '\n' ';')"
 
+PASS=BB_ENV_PASSTHROUGH_ADDITIONS # BitBake 2.0 renamed BB_ENV_EXTRAWHITE
+grep -q '__version__ = "1\.' "$BB/lib/bb/__init__.py" && PASS=BB_ENV_EXTRAWHITE
 run_bb() { # log args... -> "rc seconds"
 	local log=$1; shift
 	local start rc=0
 	start=$(date +%s.%N)
-	as_user env -i HOME="$WORK" LANG=C.UTF-8 BUILDDIR="$BD" MACHINE="$MACHINE" BB_ENV_EXTRAWHITE=MACHINE \
+	as_user env -i HOME="$WORK" LANG=C.UTF-8 BUILDDIR="$BD" MACHINE="$MACHINE" "$PASS=MACHINE" \
 		PATH="$WORK/stubs:$BB/bin:$BD/repos/openembedded-core/scripts:/usr/local/bin:/usr/bin:/bin" \
 		bash -c 'cd "$BUILDDIR" && exec bitbake "$@"' bitbake "$@" >"$log" 2>&1 || rc=$?
 	echo "$rc $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $start}")"
