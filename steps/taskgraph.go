@@ -81,26 +81,13 @@ func keepTaskGraph(ctx context.Context, e *Env, s plan.Step, outDir string, logw
 	return nil
 }
 
-// workerName is the worker that runs this build: XTBUILD_WORKER (buildbot's
-// worker name), else the host name.
-func workerName(e *Env) string {
-	if w := strings.TrimSpace(e.Options.Worker); w != "" {
-		return w
-	}
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "unknown"
-	}
-	return h
-}
-
 // writeWorker writes buildstats/<STEP>/worker: one line, the worker's name.
 func writeWorker(e *Env, outDir, step string) error {
 	p := filepath.Join(outDir, "buildstats", step, WorkerFile)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(p, []byte(workerName(e)+"\n"), 0o644)
+	return atomicfile.WriteFile(p, []byte(e.Options.WorkerName()+"\n"), 0o644)
 }
 
 // ReadWorker reads a step's worker file ("" when there is none).
