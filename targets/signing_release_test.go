@@ -4,15 +4,20 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/standin"
@@ -129,17 +134,32 @@ func diffSnapshots(a, b map[string]string) []string {
 // the repository's own metadata, and the provenance verifies and covers
 // the manifest.
 func consistent(t *testing.T, work, caFile string) string {
+	return consistentWith(t, work, caFile)
+}
+
+// consistentWith is consistent accepting a signature that verifies
+// against any of caFiles.
+func consistentWith(t *testing.T, work string, caFiles ...string) string {
 	t.Helper()
 	out := outDirOf(work)
 	if stdout, stderr, code := runBin(t, work, []string{"XTBUILD_DEV=1"}, "verify"); code != 0 {
 		t.Fatalf("verify = %d\n%s%s", code, stdout, stderr)
 	}
 	pkg := filepath.Join(out, "repository", "packages.main")
-	cmd := exec.Command("openssl", "smime", "-verify", "-in", "XC-SIGNATURE", "-inform", "PEM", "-content", "XC-REPOSITORY",
-		"-CAfile", filepath.Join(work, caFile), "-out", os.DevNull)
-	cmd.Dir = pkg
-	if o, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("openssl against %s: %v\n%s", caFile, err, o)
+	var failures []string
+	for _, caFile := range caFiles {
+		cmd := exec.Command("openssl", "smime", "-verify", "-in", "XC-SIGNATURE", "-inform", "PEM", "-content", "XC-REPOSITORY",
+			"-CAfile", filepath.Join(work, caFile), "-out", os.DevNull)
+		cmd.Dir = pkg
+		o, err := cmd.CombinedOutput()
+		if err == nil {
+			failures = nil
+			break
+		}
+		failures = append(failures, fmt.Sprintf("openssl against %s: %v\n%s", caFile, err, o))
+	}
+	if len(failures) > 0 {
+		t.Fatal(strings.Join(failures, "\n"))
 	}
 
 	m, err := manifest.Read(filepath.Join(out, manifest.File))
@@ -231,12 +251,21 @@ func leftovers(t *testing.T, work string) []string {
 	return left
 }
 
+// sign on a shipped build (one build, copied for each case): all or
+// nothing, manifest and provenance kept true, kills and Ctrl-C at random
+// moments.
+func TestSignShippedBuild(t *testing.T) {
+	w := shippedWorld(t)
+	t.Run("failed release leaves the old state", func(t *testing.T) { testReleaseSignIsAllOrNothing(t, w) })
+	t.Run("manifest and provenance follow", func(t *testing.T) { testSignKeepsManifestAndProvenanceTrue(t, w) })
+	t.Run("killed at random points", func(t *testing.T) { testKillReleaseSignAtRandomPoints(t, w) })
+}
+
 // A release sign that fails after the repository could be signed (here:
 // assembling the ISO) must leave everything as it was: before, the
 // repository kept a release signature while the ISO and update still held
 // the development one, and manifest.json matched neither.
-func TestReleaseSignIsAllOrNothing(t *testing.T) {
-	w := shippedWorld(t)
+func testReleaseSignIsAllOrNothing(t *testing.T, w *standin.World) {
 	for _, tc := range []struct {
 		name string
 		file string // the input of the ISO that is broken (relative to raw/)
@@ -289,8 +318,7 @@ func TestReleaseSignIsAllOrNothing(t *testing.T) {
 // disk and the provenance covers them and verifies; the media carry the new
 // repository. Before, the manifest kept the old repository's and media's
 // hashes.
-func TestSignKeepsManifestAndProvenanceTrue(t *testing.T) {
-	w := shippedWorld(t)
+func testSignKeepsManifestAndProvenanceTrue(t *testing.T, w *standin.World) {
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -318,4 +346,108 @@ func TestSignKeepsManifestAndProvenanceTrue(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SIGKILL (with everything it runs, as systemd stops a unit) or SIGINT a
+// release sign at random moments, a bounded number of times: after each,
+// the output must be one complete, consistent state (the old one or the
+// new one) that verify accepts, and the next run must succeed and clean
+// up what the killed one left. A Ctrl-C must exit 130 (or 0 if the run
+// had finished) and leave nothing behind.
+func testKillReleaseSignAtRandomPoints(t *testing.T, w *standin.World) {
+	release := []string{"XTBUILD_RELEASE=1"}
+	// One uninterrupted run on a copy measures how long a release sign takes.
+	probe := cloneWork(t, w)
+	start := time.Now()
+	if stdout, stderr, code := runBin(t, probe, release, "sign"); code != 0 {
+		t.Fatalf("sign: %d\n%s%s", code, stdout, stderr)
+	}
+	took := time.Since(start)
+
+	work := cloneWork(t, w)
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 18))
+	t.Logf("seed %d, an uninterrupted release sign takes %v", seed, took.Round(time.Millisecond))
+	sig := consistent(t, work, "keys/dev-cacert.pem")
+	var kills, interrupts, finished, oldState, newState, killedNew int
+	const rounds = 12
+	for i := 0; i < rounds; i++ {
+		interrupt := i%4 == 2
+		pre := leftovers(t, work)
+		cmd := exec.Command(bin, "sign")
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), release...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		var outBuf strings.Builder
+		cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			// Anywhere in the run.
+			time.Sleep(time.Duration(rng.Int64N(int64(took) * 11 / 10)))
+		} else {
+			// Around the swap: once the new provenance is written beside
+			// the output, within a few milliseconds.
+			// (A killed round's leftover does not count.)
+			stage := filepath.Join(work, "build-output", ".openxt-dev-42-master.new-*", provenance.File)
+		wait:
+			for end := time.Now().Add(3 * took); time.Now().Before(end); time.Sleep(time.Millisecond) {
+				m, _ := filepath.Glob(stage)
+				for _, p := range m {
+					if !slices.Contains(pre, filepath.Base(filepath.Dir(p))) {
+						break wait
+					}
+				}
+			}
+			time.Sleep(time.Duration(rng.Int64N(int64(20 * time.Millisecond))))
+		}
+		if interrupt {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		} else {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		cmd.Wait()
+		code := cmd.ProcessState.ExitCode()
+		switch {
+		case code == 0:
+			finished++
+		case interrupt:
+			interrupts++
+			// 130, or killed by the SIGINT itself when it came before
+			// the target took the signal over (the shell shows 130 too).
+			ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if code != 130 && !(ws.Signaled() && ws.Signal() == syscall.SIGINT) {
+				t.Errorf("round %d: Ctrl-C: %v, want exit 130\n%s", i, cmd.ProcessState, outBuf.String())
+			}
+		default:
+			kills++
+		}
+		now := consistentWith(t, work, "keys/prod-cacert.pem", "keys/dev-cacert.pem")
+		if now == sig {
+			oldState++
+		} else {
+			newState++
+			if code != 0 {
+				killedNew++
+			}
+		}
+		sig = now
+		if interrupt || code == 0 {
+			for _, l := range leftovers(t, work) {
+				if !slices.Contains(pre, l) {
+					t.Errorf("round %d (%v) left behind %s", i, cmd.ProcessState, l)
+				}
+			}
+		}
+	}
+	if stdout, stderr, code := runBin(t, work, release, "sign"); code != 0 {
+		t.Fatalf("sign after the kills: %d\n%s%s", code, stdout, stderr)
+	}
+	consistent(t, work, "keys/prod-cacert.pem")
+	if l := leftovers(t, work); len(l) > 0 {
+		t.Errorf("left behind after a full run: %v", l)
+	}
+	t.Logf("%d rounds: %d SIGKILLs, %d SIGINTs, %d runs finished first; %d times the old state, %d times the new one (%d of them killed after the swap), never a mix",
+		rounds, kills, interrupts, finished, oldState, newState, killedNew)
 }
