@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
@@ -138,6 +140,12 @@ func resign(ctx context.Context, b *pipe.Build) error {
 		return nil
 	})
 	if err != nil {
+		// Ctrl-C reaches the tools ship runs (xorriso, mtools) as it
+		// reaches us, and one may report its death before our context
+		// is cancelled: an interruption all the same.
+		if ctx.Err() != nil || killedByInterrupt(err) {
+			return exitcode.With(exitcode.Interrupted, err)
+		}
 		return err
 	}
 	pkgs := signing.PackagesDir(out)
@@ -147,6 +155,17 @@ func resign(ctx context.Context, b *pipe.Build) error {
 		b.Term.Printf("signed %s with the development key", pkgs)
 	}
 	return nil
+}
+
+// killedByInterrupt reports whether err comes from a program that died of
+// SIGINT or SIGTERM.
+func killedByInterrupt(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && (ws.Signal() == syscall.SIGINT || ws.Signal() == syscall.SIGTERM)
 }
 
 // rehash writes stage's manifest.json: the old one with the entries of
