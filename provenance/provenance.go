@@ -106,6 +106,12 @@ func Path(c *config.Config, board string) (string, error) {
 // config; info.Board selects a board build). It reads the manifest, the
 // lock, the mirror index and the layer clones; it does not write anything.
 func Generate(c *config.Config, info BuildInfo) (*ita.Statement, error) {
+	return generate(c, info, "")
+}
+
+// generate is Generate reading the manifest from outDir ("" for the
+// build's own build-output/<NAME>).
+func generate(c *config.Config, info BuildInfo, outDir string) (*ita.Statement, error) {
 	d, err := BuildConfig(c, info.Board)
 	if err != nil {
 		return nil, err
@@ -114,7 +120,9 @@ func Generate(c *config.Config, info BuildInfo) (*ita.Statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	outDir := filepath.Join(p.OutputDir, p.Name)
+	if outDir == "" {
+		outDir = filepath.Join(p.OutputDir, p.Name)
+	}
 	m, err := manifest.Read(filepath.Join(outDir, manifest.File))
 	if err != nil {
 		return nil, err
@@ -297,7 +305,14 @@ func gitURI(u string) string {
 // Write generates the provenance and stores it atomically beside the
 // manifest, returning its path.
 func Write(c *config.Config, info BuildInfo) (string, error) {
-	stmt, err := Generate(c, info)
+	return WriteIn(c, info, "")
+}
+
+// WriteIn is Write for a build output prepared in outDir ("" for the
+// build's own): the release re-signature writes the provenance of the new
+// output beside the old one before swapping it in.
+func WriteIn(c *config.Config, info BuildInfo, outDir string) (string, error) {
+	stmt, err := generate(c, info, outDir)
 	if err != nil {
 		return "", err
 	}
@@ -305,9 +320,11 @@ func Write(c *config.Config, info BuildInfo) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path, err := Path(c, info.Board)
-	if err != nil {
-		return "", err
+	path := filepath.Join(outDir, File)
+	if outDir == "" {
+		if path, err = Path(c, info.Board); err != nil {
+			return "", err
+		}
 	}
 	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return "", fmt.Errorf("write provenance: %w", err)

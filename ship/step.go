@@ -2,6 +2,7 @@ package ship
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 
 	"github.com/xtbuild/xtbuild/manifest"
@@ -31,9 +32,28 @@ func (s step) Run(ctx context.Context, b *pipe.Build) ([]manifest.Artifact, erro
 
 // AssembleBuild assembles the media of the build in b with its build date.
 func AssembleBuild(ctx context.Context, b *pipe.Build) error {
+	return AssembleIn(ctx, b, b.OutDir())
+}
+
+// AssembleIn assembles the media of the build in b in outDir, from
+// outDir's raw/ and repository/: a re-signature assembles them in the new
+// output it prepares beside the build's own.
+func AssembleIn(ctx context.Context, b *pipe.Build, outDir string) error {
 	date, err := b.RequireDate("ship")
 	if err != nil {
 		return err
 	}
-	return Assemble(ctx, ShipInput{OutDir: b.OutDir(), Version: b.Config.Version.Version, BuildID: b.Config.Build.ID, SourceDateEpoch: date, Log: b.Log})
+	return Assemble(ctx, ShipInput{OutDir: outDir, Version: b.Config.Version.Version, BuildID: b.Config.Build.ID, SourceDateEpoch: date, Log: b.Log})
+}
+
+// HasMedia reports whether outDir holds media that carry the repository
+// (the update tarball or the installer ISO): a new signature must then be
+// shipped in them too.
+func HasMedia(outDir string) bool {
+	for _, f := range []string{filepath.Join("iso", "installer.iso"), filepath.Join("update", "update.tar")} {
+		if _, err := os.Lstat(filepath.Join(outDir, f)); err == nil {
+			return true
+		}
+	}
+	return false
 }

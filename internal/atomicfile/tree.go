@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // CopyNew copies src to dst, which must not exist yet, and syncs it. From
@@ -104,19 +105,38 @@ func Install(tmp, dst string, perm fs.FileMode) error {
 	return SyncDir(filepath.Dir(dst))
 }
 
-// SwapDir puts the complete directory src at dst by renames: an existing
-// dst moves aside, src takes its place, the old tree is removed. A reader of
-// dst sees the old tree or the new one, never a mix; on failure the old
-// tree is put back.
+// errNoExchange: the filesystem cannot exchange two names atomically.
+var errNoExchange = errors.New("atomic exchange not supported")
+
+// SwapDir puts the complete directory src at dst. Where the filesystem
+// can (Linux renameat2 RENAME_EXCHANGE, every local filesystem) the two
+// trees trade names in one step, so a reader, or a process killed at any
+// moment, sees the old tree or the new one at dst, never a mix and never
+// nothing; src then names the old tree, which is removed. Elsewhere dst
+// moves aside to src+".old" and src is renamed into place, leaving a
+// moment without dst (RecoverDir puts the old tree back after a crash
+// there). On failure the old tree stays at dst.
 func SwapDir(src, dst string) error {
+	if _, err := os.Lstat(dst); err == nil {
+		err := exchange(src, dst)
+		if err == nil {
+			if err := SyncDir(filepath.Dir(dst)); err != nil {
+				return err
+			}
+			return os.RemoveAll(src)
+		}
+		if !errors.Is(err, errNoExchange) {
+			return fmt.Errorf("swap %s into %s: %w", src, dst, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	var old string
 	if _, err := os.Lstat(dst); err == nil {
 		old = src + ".old"
 		if err := os.Rename(dst, old); err != nil {
 			return err
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
 	}
 	if err := os.Rename(src, dst); err != nil {
 		if old != "" {
@@ -131,6 +151,89 @@ func SwapDir(src, dst string) error {
 		return os.RemoveAll(old)
 	}
 	return nil
+}
+
+// RecoverDir cleans up after a ReplaceDir of dst that was killed: it
+// removes the staging trees left beside dst (a new tree not swapped in
+// yet, or an old one not yet removed) and, should dst be missing after a
+// two-rename SwapDir died half-way, first puts the old tree back. The
+// caller must hold whatever lock serialises writers of dst.
+func RecoverDir(dst string) error {
+	left, err := filepath.Glob(filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".new-*"))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+		for _, p := range left {
+			if strings.HasSuffix(p, ".old") {
+				if err := os.Rename(p, dst); err != nil {
+					return fmt.Errorf("recover %s: %w", dst, err)
+				}
+				break
+			}
+		}
+	}
+	for _, p := range left {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("recover %s: %w", dst, err)
+		}
+	}
+	return nil
+}
+
+// CloneTree recreates the tree src at dst (absent or empty), without
+// copying data: directories are made with their modes, regular files are
+// hard-linked (copied only across filesystems), symlinks are recreated
+// with their targets. skip(rel) leaves out an entry (and, for a
+// directory, everything under it); rel is slash-separated. The result
+// shares its files' inodes with src, so it is only for trees whose files
+// are replaced (atomically, by rename), never modified in place.
+func CloneTree(ctx context.Context, src, dst string, skip func(rel string) bool) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if rel != "." && skip != nil && skip(filepath.ToSlash(rel)) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(to, 0o700); err != nil && !(rel == "." && errors.Is(err, fs.ErrExist)) {
+				return fmt.Errorf("clone %s: %w", p, err)
+			}
+			// Made writable for filling; the real mode is set now, as
+			// only later entries go inside.
+			return os.Chmod(to, info.Mode().Perm()|0o200)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		case d.Type().IsRegular():
+			if err := os.Link(p, to); err == nil {
+				return nil
+			}
+			return CopyNew(ctx, p, to, info.Mode().Perm())
+		default:
+			return fmt.Errorf("clone %s: not a file, directory or symlink", p)
+		}
+	})
 }
 
 // ReplaceDir builds a directory beside dst with build, then swaps it in
