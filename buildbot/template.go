@@ -199,6 +199,22 @@ bitbake_lock = util.WorkerLock('bitbake', maxCount=1, maxCountForWorker={
     {{py .Name}}: {{.MaxBuilds}},
 {{- end}}
 })
+max_bitbakes = { {{- range $i, $w := .Workers}}{{if $i}}, {{end}}{{py $w.Name}}: {{$w.MaxBuilds}}{{end -}} }
+bitbake_builders = set([{{range $i, $s := kind .Steps "parallel"}}{{py (printf "%s-%s" $.Builder $s.Name)}}, {{end}}{{py (printf "%s-final" .Builder)}}])
+
+
+def room_for_bitbake(builder, wfb, request):
+    """Start a step or final build only on a worker with a free bitbake slot.
+
+    The lock alone is checked before the build that takes it has started,
+    so two builds could be sent to one worker while another idles; a
+    worker's builders switch to BUILDING as soon as a build is sent.
+    """
+    busy = sum(1 for name, other in wfb.worker.workerforbuilders.items()
+               if name in bitbake_builders and other.isBusy())
+    return busy < max_bitbakes.get(wfb.worker.workername, 1)
+
+
 lock_on_master = util.Interpolate({{py (printf "fanout/%s/%%(prop:buildnumber)s/xtbuild.lock" .Builder)}})
 lock_for_child = util.Interpolate({{py (printf "fanout/%s/%%(prop:fanout_id)s/xtbuild.lock" .Builder)}})
 
@@ -331,7 +347,7 @@ f.addStep(target('sstate:publish', {{py (argv $.Command "sstate:publish")}}, env
 f.addStep(target('stage:put', {{py (argv $.Command "stage:put" .Name)}}, env=child_env))
 c['builders'].append(util.BuilderConfig(
     name={{py (printf "%s-%s" $.Builder .Name)}}, workernames=workernames, factory=f,
-    locks=[bitbake_lock.access('exclusive')],
+    locks=[bitbake_lock.access('exclusive')], canStartBuild=room_for_bitbake,
 ))
 {{- end}}
 
@@ -350,7 +366,7 @@ f.addStep(target({{py .Upload}}, {{py (argv $.Command .Upload)}}, env=child_env)
 f.addStep(target('report', {{py (argv $.Command "report")}}, env=child_env))
 c['builders'].append(util.BuilderConfig(
     name={{py (printf "%s-final" .Builder)}}, workernames=workernames, factory=f,
-    locks=[bitbake_lock.access('exclusive')],
+    locks=[bitbake_lock.access('exclusive')], canStartBuild=room_for_bitbake,
 ))
 {{- end}}
 
