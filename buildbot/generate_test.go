@@ -18,11 +18,11 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func openxtConfig() Config {
 	return Config{
-		Builder:            "openxt",
-		ConfigRepo:         "https://example.org/openxt-build.git",
-		ConfigBranch:       "main",
-		Compile:            []string{"go", "run", "mage.go", "-compile", "./xtbuild"},
-		Command:            []string{"./xtbuild"},
+		Builder:      "openxt",
+		ConfigRepo:   "https://example.org/openxt-build.git",
+		ConfigBranch: "main",
+		Compile:      []string{"go", "run", "mage.go", "-compile", "./xtbuild"},
+		Command:      []string{"./xtbuild"},
 		Steps: []Step{
 			{Name: "setupoe", Kind: Setup},
 			{Name: "initramfs", Args: []string{"step", "initramfs"}, Kind: Parallel},
