@@ -114,3 +114,18 @@ func (Repro) Compare(ctx context.Context, a, b string) error { return targets.Re
 
 // Upload publishes build-output/<NAME> to upload.destination (file:// or sftp:// with known_hosts checked): atomic, verified, resumable, explicit permissions, latest pointer last.
 func Upload(ctx context.Context) error { return targets.Upload(ctx) }
+
+// Stage holds the targets that carry step outputs between the workers of a fanned-out build ([fanout] stage).
+type Stage mg.Namespace
+
+// Put publishes a finished step's outputs (its artifacts, buildstats, task graph and the deploy files later steps read) to <stage>/<NAME>/steps/<step>/: atomic, verified, idempotent; XTBUILD_WORKER names the worker.
+func (Stage) Put(ctx context.Context, step string) error { return targets.StagePut(ctx, step) }
+
+// Get restores every step published so far into this build dir, verified, and marks them done, so the next step builds only itself.
+func (Stage) Get(ctx context.Context) error { return targets.StageGet(ctx) }
+
+// Getfor restores only the published steps the named step depends on (their outputs and deploy files), verified, and marks them done.
+func (Stage) Getfor(ctx context.Context, step string) error { return targets.StageGet(ctx, step) }
+
+// Collect restores every published step of this build (all from this build's layer lock), verified, merged into manifest.json and marked done; then license, ship, sign, upload and report run as on one host.
+func (Stage) Collect(ctx context.Context) error { return targets.StageCollect(ctx) }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -110,6 +111,10 @@ type Options struct {
 	// ConfigFile is XTBUILD_CONFIG: the config file to use (and the file
 	// init and migrate write).
 	ConfigFile string
+	// Worker is XTBUILD_WORKER: the buildbot worker running this target
+	// (the stage tree and the provenance record it per step); empty means
+	// the host name (see WorkerName).
+	Worker string
 	// SourceDateEpoch is SOURCE_DATE_EPOCH when set: it overrides the build
 	// date that otherwise comes from the layer lock.
 	SourceDateEpoch time.Time
@@ -135,7 +140,20 @@ var OptionVars = []struct{ Name, Doc string }{
 	{"XTBUILD_PLAIN", "1: plain log lines even on a terminal"},
 	{"XTBUILD_COMMIT", "SHA: xtbuild's own commit, recorded in provenance (default: from the Go build info)"},
 	{"XTBUILD_CONFIG", "FILE: config file to use; init and migrate write it"},
+	{"XTBUILD_WORKER", "NAME: the worker building this step, recorded in the stage tree and the provenance (default: the host name)"},
 	{"SOURCE_DATE_EPOCH", "SECONDS: build date for media and provenance instead of the newest locked layer commit"},
+}
+
+// WorkerName is the worker recorded for what this process builds: Worker,
+// else the host name, else "unknown".
+func (o Options) WorkerName() string {
+	if o.Worker != "" {
+		return o.Worker
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "unknown"
 }
 
 // MaxJobs bounds XTBUILD_JOBS: each job is a git process and its pack files.
@@ -173,6 +191,10 @@ func LoadOptions(getenv Getenv) (Options, error) {
 	flag("XTBUILD_PLAIN", &o.Plain)
 	o.Commit = getenv("XTBUILD_COMMIT")
 	o.ConfigFile = getenv("XTBUILD_CONFIG")
+	o.Worker = strings.TrimSpace(getenv("XTBUILD_WORKER"))
+	if strings.ContainsAny(o.Worker, "/\\\n\r\t") {
+		errs = append(errs, &FieldError{File: "environment", Key: "XTBUILD_WORKER", Msg: fmt.Sprintf("%q: a worker name without slashes, tabs or line breaks", o.Worker)})
+	}
 	if v := getenv("SOURCE_DATE_EPOCH"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 || strings.TrimSpace(v) != v {

@@ -9,6 +9,7 @@ type Config struct {
 	Mirrors   Mirrors           `toml:"mirrors" doc:"Source, git and sstate mirrors, hash equivalence and PR servers, offline builds."`
 	Signing   Signing           `toml:"signing" doc:"Repository signing certificates and keys (OpenXT's REPO_*_CACERT, REPO_DEV_SIGNING_*)."`
 	Upload    Upload            `toml:"upload" doc:"Where finished builds and the shared download cache go."`
+	Fanout    Fanout            `toml:"fanout" doc:"A build fanned out over several buildbot workers: where step builders publish their outputs for the final builder (stage:put, stage:get, stage:collect)."`
 	LocalConf LocalConf         `toml:"local_conf" doc:"Extra settings for the generated conf/local.conf."`
 	Host      Host              `toml:"host" doc:"Host requirements checked by doctor."`
 	Layers    []Layer           `toml:"layer" doc:"Layer repositories, in BBLAYERS order. A [[layer]] list in your file replaces the profile's list."`
@@ -100,6 +101,11 @@ type Mirrors struct {
 	PRServ            string            `bb:"data" toml:"prserv" doc:"PRSERV_HOST: PR server (host:port or localhost:0)."`
 	GitDir            string            `bb:"data" toml:"git_dir" doc:"Directory of bare git mirrors named <repository>.git (as the poller keeps them): setupoe resolves AUTOREV recipes' branches there and writes PREMIRRORS to them."`
 	Layers            map[string]string `toml:"layers" doc:"Clone URL per layer name, used instead of the [[layer]] url (and of a board's own layer of that name): point the profile at local clones or a mirror without restating its layers."`
+}
+
+// Fanout configures a build whose steps run on several workers.
+type Fanout struct {
+	Stage string `toml:"stage" doc:"Absolute path of the shared stage tree (NFS or another filesystem every worker mounts): stage:put publishes a step's outputs to <stage>/<NAME>/steps/<step>/, stage:get and stage:collect take them from there."`
 }
 
 // Signing points at the four OpenXT inputs plus the release signer.

@@ -102,6 +102,7 @@ func validate(c *Config, file string, kl keyLines, env map[string]string) Errors
 	v.validateSigning(c.Signing)
 	v.validateUpload(c.Upload)
 	v.validateBuildbot(c.Buildbot)
+	v.validateFanout(c.Fanout)
 	for i, line := range c.LocalConf.Extra {
 		key := fmt.Sprintf("local_conf.extra[%d]", i)
 		if strings.ContainsAny(line, "\n\r") {
@@ -387,6 +388,15 @@ func (v *validator) validateUpload(u Upload) {
 		if n, err := strconv.ParseUint(m, 8, 32); err != nil || n > 0o777 {
 			v.add(key, "want an octal mode such as 0755, got %q", m)
 		}
+	}
+}
+
+func (v *validator) validateFanout(f Fanout) {
+	if f.Stage == "" {
+		return
+	}
+	if !filepath.IsAbs(f.Stage) || filepath.Clean(f.Stage) != f.Stage || f.Stage == "/" {
+		v.add("fanout.stage", "%q: want a clean absolute directory every worker mounts, such as /srv/xtbuild-stage", f.Stage)
 	}
 }
 

@@ -131,7 +131,7 @@ func Run(ctx context.Context, b *pipe.Build, names ...string) ([]Result, error) 
 			b.Term.Printf("[%s] %v", s.Name, err)
 			r.Status, err = "skipped", nil
 		case err == nil:
-			err = writeStamp(c, s.Name, key)
+			err = writeStamp(c, s.Name, key, b.Options.WorkerName())
 		case ctx.Err() != nil:
 			r.Status = "interrupted"
 		default:

@@ -296,3 +296,28 @@ func TestSecondInterruptIsPassedToBitbake(t *testing.T) {
 		t.Errorf("build took %s after a second interrupt; the 4 s task was waited for", d)
 	}
 }
+
+// A step's stamp holds whether it was asked for or pulled in as a
+// dependency: `step stubinitramfs` then `step dom0` builds stubinitramfs
+// once (buildbot runs step targets one by one; stage:get stamps restored
+// steps under yet another request).
+func TestStampDoesNotDependOnWhatWasRequested(t *testing.T) {
+	w := newWorld(t, "")
+	if _, err := Run(context.Background(), w.Env(config.Options{}), "stubinitramfs"); err != nil {
+		t.Fatalf("%v\n%s", err, w.Out)
+	}
+	res, err := Run(context.Background(), w.Env(config.Options{}), "dom0")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Out)
+	}
+	var got []string
+	for _, r := range res {
+		got = append(got, r.Step+"="+r.Status)
+	}
+	if strings.Join(got, " ") != "setupoe=ok stubinitramfs=done earlier dom0=ok" {
+		t.Errorf("second run: %v", got)
+	}
+	if n := len(w.Calls()); n != 2 {
+		t.Errorf("bitbake ran %d times for two images", n)
+	}
+}

@@ -20,7 +20,13 @@ func writeProvenance(b *pipe.Build, done []string, started time.Time) error {
 	if err != nil {
 		return err
 	}
-	info := provenance.BuildInfo{Board: b.Board, Steps: built, Started: started, Finished: time.Now().UTC(), Version: b.Version, Commit: b.Options.Commit}
+	workers := map[string]string{}
+	for _, s := range built {
+		if w := stampWorker(b.Config, s); w != "" {
+			workers[s] = w
+		}
+	}
+	info := provenance.BuildInfo{Board: b.Board, Steps: built, Started: started, Finished: time.Now().UTC(), Version: b.Version, Commit: b.Options.Commit, Workers: workers}
 	path, err := provenance.Write(b.MainConfig(), info)
 	if err != nil {
 		if provenance.IsEmpty(err) {

@@ -22,6 +22,9 @@ import (
 // the exact layer commits, and the step's own definition.
 func stampKey(c *config.Config, s plan.Step) string {
 	h := sha256.New()
+	// Whether the step was asked for or pulled in as a dependency does not
+	// change what it built.
+	s.Requested = false
 	def, _ := json.Marshal(s)
 	fmt.Fprintf(h, "%s\n%s\n%s\n", c.Source.Hash, lockHash(c), def)
 	return hex.EncodeToString(h.Sum(nil))
@@ -39,6 +42,10 @@ func lockHash(c *config.Config) string {
 type stamp struct {
 	Key      string    `json:"key"`
 	Finished time.Time `json:"finished"`
+	// Worker built the step: this host's XTBUILD_WORKER (or host name), or
+	// the worker that published it to the stage tree when it was restored
+	// from there.
+	Worker string `json:"worker,omitempty"`
 }
 
 func stampPath(c *config.Config, step string) string {
@@ -54,12 +61,23 @@ func stampValid(c *config.Config, step, key string) bool {
 	return json.Unmarshal(data, &s) == nil && s.Key == key
 }
 
-func writeStamp(c *config.Config, step, key string) error {
+// stampWorker is the worker a step's stamp names ("" without a stamp).
+func stampWorker(c *config.Config, step string) string {
+	data, err := os.ReadFile(stampPath(c, step))
+	if err != nil {
+		return ""
+	}
+	var s stamp
+	json.Unmarshal(data, &s)
+	return s.Worker
+}
+
+func writeStamp(c *config.Config, step, key, worker string) error {
 	p := stampPath(c, step)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	data, _ := json.Marshal(stamp{Key: key, Finished: time.Now().UTC()})
+	data, _ := json.Marshal(stamp{Key: key, Finished: time.Now().UTC(), Worker: worker})
 	return atomicfile.WriteFile(p, data, 0o644)
 }
 

@@ -74,7 +74,15 @@ type BuildInfo struct {
 	Finished time.Time // when it finished
 	Version  string    // xtbuild version ("" reads the Go build info)
 	Commit   string    // xtbuild commit ("" reads the Go build info)
+	// Workers names the worker that built each step (a build fanned out
+	// over buildbot workers; one host otherwise). Recorded as one
+	// runDetails byproduct per step, "step:<name>" with a worker
+	// annotation.
+	Workers map[string]string
 }
+
+// stepPrefix names a step's byproduct in runDetails.
+const stepPrefix = "step:"
 
 // BuildConfig is the configuration a build ran with: c itself, or the
 // board's derived config.
@@ -165,6 +173,19 @@ func Generate(c *config.Config, info BuildInfo) (*ita.Statement, error) {
 	host := HostFacts(d)
 	host["xtbuild"] = version
 	host["xtbuild_commit"] = commit
+	byproducts := []*ita.ResourceDescriptor{{Name: manifest.File, Digest: map[string]string{"sha256": manifestSum}, MediaType: "application/json"}}
+	workerSteps := make([]string, 0, len(info.Workers))
+	for s := range info.Workers {
+		workerSteps = append(workerSteps, s)
+	}
+	sort.Strings(workerSteps)
+	for _, s := range workerSteps {
+		ann, err := structpb.NewStruct(map[string]any{"worker": info.Workers[s]})
+		if err != nil {
+			return nil, fmt.Errorf("provenance: %w", err)
+		}
+		byproducts = append(byproducts, &ita.ResourceDescriptor{Name: stepPrefix + s, Annotations: ann})
+	}
 	pred := &slsa.Provenance{
 		BuildDefinition: &slsa.BuildDefinition{
 			BuildType:            BuildType,
@@ -179,7 +200,7 @@ func Generate(c *config.Config, info BuildInfo) (*ita.Statement, error) {
 				StartedOn:    timestamppb.New(info.Started),
 				FinishedOn:   timestamppb.New(info.Finished),
 			},
-			Byproducts: []*ita.ResourceDescriptor{{Name: manifest.File, Digest: map[string]string{"sha256": manifestSum}, MediaType: "application/json"}},
+			Byproducts: byproducts,
 		},
 	}
 	if err := pred.Validate(); err != nil {
@@ -378,6 +399,17 @@ func (d *Document) Steps() []string {
 	var out []string
 	for _, v := range d.Provenance.GetBuildDefinition().GetExternalParameters().GetFields()["steps"].GetListValue().GetValues() {
 		out = append(out, v.GetStringValue())
+	}
+	return out
+}
+
+// Workers maps each step to the worker that built it, as recorded.
+func (d *Document) Workers() map[string]string {
+	out := map[string]string{}
+	for _, r := range d.Provenance.GetRunDetails().GetByproducts() {
+		if s, ok := strings.CutPrefix(r.GetName(), stepPrefix); ok {
+			out[s] = r.GetAnnotations().GetFields()["worker"].GetStringValue()
+		}
 	}
 	return out
 }

@@ -36,11 +36,12 @@ type World struct {
 var ImageRecipes = map[string]string{
 	"xenclient-initramfs-image":            `IMAGE_FSTYPES = "cpio.gz"`,
 	"xenclient-stubdomain-initramfs-image": `IMAGE_FSTYPES = "cpio.gz"`,
-	"xenclient-dom0-image":                 `IMAGE_FSTYPES = "ext3.gz"`,
-	"xenclient-uivm-image":                 `IMAGE_FSTYPES = "ext3.vhd.gz"`,
-	"xenclient-ndvm-image":                 `IMAGE_FSTYPES = "ext3.disk.vhd.gz"`,
-	"xenclient-syncvm-image":               `IMAGE_FSTYPES = "ext3.vhd.gz"`,
-	"usbvm-image":                          `IMAGE_FSTYPES = "ext4.disk.vhd.gz"`,
+	"xenclient-dom0-image": `IMAGE_FSTYPES = "ext3.gz"
+XTBUILD_FAKE_READS = "images/xenclient-stubdomain/xenclient-stubdomain-initramfs-image-xenclient-stubdomain.cpio.gz"`,
+	"xenclient-uivm-image":   `IMAGE_FSTYPES = "ext3.vhd.gz"`,
+	"xenclient-ndvm-image":   `IMAGE_FSTYPES = "ext3.disk.vhd.gz"`,
+	"xenclient-syncvm-image": `IMAGE_FSTYPES = "ext3.vhd.gz"`,
+	"usbvm-image":            `IMAGE_FSTYPES = "ext4.disk.vhd.gz"`,
 	"xenclient-installer-image": `IMAGE_FSTYPES = "cpio.gz"
 XTBUILD_FAKE_DEPLOY = "bzImage-${MACHINE}.bin xen.gz tboot.gz control.tar.bz2 gm45.acm ivb_snb.acm iso/isolinux.cfg iso/isolinux.bin netboot/pxelinux.cfg isohdpfx.bin grub-efi-bootx64.efi"`,
 	"xenclient-installer-part2-image": `IMAGE_FSTYPES = "tar.bz2"`,

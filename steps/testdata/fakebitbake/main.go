@@ -35,7 +35,8 @@
 //     ("Nothing PROVIDES" otherwise); image recipes (IMAGE_FSTYPES set)
 //     write <image>-<MACHINE>.<fstype> symlinks to timestamped files into
 //     ${TMPDIR}/deploy/images/<MACHINE>/, plus a licences CSV;
-//     XTBUILD_FAKE_DEPLOY in a recipe names extra deploy files. Their bytes
+//     XTBUILD_FAKE_DEPLOY in a recipe names extra deploy files,
+//     XTBUILD_FAKE_READS deploy files the image reads (reads.go). Their bytes
 //     are derived from the real inputs: the BitBake version, every layer's
 //     checked-out commit, the resolved configuration (build dir written as
 //     ${TOPDIR}, other absolute paths as <path>), MACHINE, the target and
@@ -324,7 +325,7 @@ func main() {
 		fmt.Printf("NOTE: recipe %s: task %s: Started\n", pf, j.task)
 		start := time.Now()
 		time.Sleep(time.Duration(delay) * time.Millisecond)
-		ok := os.Getenv("XTBUILD_FAKE_FAIL") != j.target+":"+j.task
+		ok := os.Getenv("XTBUILD_FAKE_FAIL") != j.target+":"+j.task && readsOK(tmpdir, recipes[j.target], j.task)
 		writeTaskStats(bsDir, pf, j.task, start, ok)
 		if !ok {
 			logf := filepath.Join(tmpdir, "work", pf, "temp", "log."+j.task+".4242")
@@ -417,7 +418,8 @@ func deploy(tmpdir, target string, r recipe, machine string, in *inputs) {
 	dir := filepath.Join(tmpdir, "deploy", "images", machine)
 	os.MkdirAll(dir, 0o755)
 	stamp := time.Now().UTC().Format("20060102150405")
-	sum := in.digest(machine, target, r.text)
+	text, _ := deployReads(tmpdir, r)
+	sum := in.digest(machine, target, text)
 	content := func(name string) []byte {
 		return []byte(strings.Repeat(fmt.Sprintf("%s built for %s by the stand-in bitbake from inputs %s\n", name, machine, sum), 64))
 	}
