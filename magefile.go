@@ -129,3 +129,15 @@ func (Stage) Getfor(ctx context.Context, step string) error { return targets.Sta
 
 // Collect restores every published step of this build (all from this build's layer lock), verified, merged into manifest.json and marked done; then license, ship, sign, upload and report run as on one host.
 func (Stage) Collect(ctx context.Context) error { return targets.StageCollect(ctx) }
+
+// Hashserv runs BitBake's own bitbake-hashserv (hash equivalence server) from the cloned bitbake with [hashserv] (bind, database, read_only, upstream) until Ctrl-C; workers point [mirrors] hashserve at it.
+func Hashserv(ctx context.Context) error { return targets.Hashserv(ctx) }
+
+// Prserv runs BitBake's own bitbake-prserv (PR server daemon) from the cloned bitbake with [prserv] (bind, database, read_only) until Ctrl-C, then stops it; workers point [mirrors] prserv at it.
+func Prserv(ctx context.Context) error { return targets.Prserv(ctx) }
+
+// Sstate holds the shared-state targets.
+type Sstate mg.Namespace
+
+// Publish copies the sstate objects of this build dir's SSTATE_DIR that mirrors.sstate_publish lacks into it: temp name, verified (size, sha256), then linked into place; idempotent, safe with several workers at once.
+func (Sstate) Publish(ctx context.Context) error { return targets.SstatePublish(ctx) }

@@ -16,6 +16,8 @@ type Config struct {
 	Steps     map[string]Step   `toml:"steps" doc:"Step definitions, keyed by step name. Keys you set are merged into the profile's step of that name; a new name adds a step."`
 	Boards    map[string]Board  `toml:"boards" doc:"Target board profiles: a MACHINE, an image and the layers and tools it needs."`
 	Buildbot  Buildbot          `toml:"buildbot" doc:"The buildbot master configuration buildbot:config generates: one builder running the steps, or a fan-out over several workers (docs/scale-out.md)."`
+	HashServ  HashServ          `toml:"hashserv" doc:"The hashserv target: BitBake's own bitbake-hashserv (hash equivalence server) from the cloned bitbake, shared by workers through mirrors.hashserve."`
+	PRServ    PRServ            `toml:"prserv" doc:"The prserv target: BitBake's own bitbake-prserv (PR server) from the cloned bitbake, shared by workers through mirrors.prserv."`
 	ACMs      []ACM             `toml:"acm" doc:"License-walled files (Intel SINIT ACMs) that must be dropped into the mirror by hand."`
 	Recipes   Recipes           `toml:"recipes" doc:"The generated layer that bakes xtbuild's tools (the xt binary) into images."`
 	Srcrev    map[string]string `toml:"srcrev" doc:"Commits for recipes that follow a branch (SRCREV = \"${AUTOREV}\"), keyed by recipe (or recipe:name for a named SRC_URI entry); they win over what setupoe resolves and pin recipes it does not find."`
@@ -99,6 +101,7 @@ type Mirrors struct {
 	HashServe         string            `bb:"data" toml:"hashserve" doc:"BB_HASHSERVE: hash equivalence server (host:port, unix://path or auto)."`
 	HashServeUpstream string            `bb:"data" toml:"hashserve_upstream" doc:"BB_HASHSERVE_UPSTREAM for a local auto server."`
 	PRServ            string            `bb:"data" toml:"prserv" doc:"PRSERV_HOST: PR server (host:port or localhost:0)."`
+	SstatePublish     string            `toml:"sstate_publish" doc:"Absolute directory sstate:publish copies the build dir's new sstate objects into (shared storage); list file:///same/dir in sstate so every worker restores from it."`
 	GitDir            string            `bb:"data" toml:"git_dir" doc:"Directory of bare git mirrors named <repository>.git (as the poller keeps them): setupoe resolves AUTOREV recipes' branches there and writes PREMIRRORS to them."`
 	Layers            map[string]string `toml:"layers" doc:"Clone URL per layer name, used instead of the [[layer]] url (and of a board's own layer of that name): point the profile at local clones or a mirror without restating its layers."`
 }

@@ -122,6 +122,7 @@ func validate(c *Config, file string, kl keyLines, env map[string]string) Errors
 	}
 	v.relPath("paths.deploy_dir", c.Paths.DeployDir, false)
 	v.validateMirrorConfig(c)
+	v.validateServices(c)
 	v.validateSrcrev(c)
 	v.validateRecipes(c.Recipes)
 	seenACM := map[string]bool{}

@@ -141,6 +141,9 @@ func collectInputs(v version, layers []string, c *conf, topdir string) *inputs {
 		case "FILE", "TOPDIR", "BBLAYERS", "BBPATH", "BBFILES":
 			continue
 		}
+		if hashExcluded[n] { // sstate.go
+			continue
+		}
 		if v.fromConf {
 			names = append(names, n)
 		}

@@ -48,6 +48,8 @@
 //   - buildstats are written in oe-core's format;
 //   - BB_SERVER_TIMEOUT keeps a "server" whose parse cache the next run
 //     reuses (0 parsed, N cached), as a memory-resident server does;
+//   - sstate: SSTATE_DIR, SSTATE_MIRRORS and setscene tasks for images'
+//     do_image_complete (sstate.go says how far);
 //   - SIGINT shuts down cleanly after the running task; a second SIGINT
 //     stops at once.
 //
@@ -55,7 +57,7 @@
 // inherit, python ${@...} expansions, conditional overrides other than
 // append/prepend/remove, variable flags), recipe parsing beyond plain
 // NAME = "value" lines (no bbappends, no syntax check of .bb files), task
-// dependencies between recipes, sstate, fetching, and oe-core's sanity
+// dependencies between recipes, fetching, and oe-core's sanity
 // checks (CONF_VERSION, host tools). Files named by absolute path in the
 // conf are not read, so their content is not an input.
 //
@@ -277,7 +279,6 @@ func main() {
 	}
 	defer record(inv, false)
 
-	type job struct{ target, recipe, task string }
 	var jobs []job
 	for _, t := range targets {
 		r, ok := recipes[t]
@@ -299,8 +300,6 @@ func main() {
 	}
 	fmt.Println("NOTE: Resolving any missing task queue dependencies")
 	fmt.Println("Initialising tasks...done.")
-	fmt.Println("NOTE: No setscene tasks")
-	fmt.Println("NOTE: Executing Tasks")
 
 	buildName := time.Now().UTC().Format("20060102150405")
 	bsDir := filepath.Join(tmpdir, "buildstats", buildName)
@@ -311,6 +310,7 @@ func main() {
 		bsDir = filepath.Join(tmpdir, "buildstats", fmt.Sprintf("%s-%d", buildName, i))
 	}
 	os.MkdirAll(bsDir, 0o755)
+	sc := newSstate(c, cwd, ver, in).setscene(jobs, recipes, inv.Machine, tmpdir, bsDir) // sstate.go
 	buildStart := time.Now()
 	delay, _ := strconv.Atoi(os.Getenv("XTBUILD_FAKE_TASK_MS"))
 	attempted := 0
@@ -320,6 +320,9 @@ func main() {
 			break
 		}
 		attempted++
+		if sc.covered(j.target, j.task) {
+			continue
+		}
 		pf := j.target + "-1.0-r0"
 		fmt.Printf("NOTE: Running task %d of %d (%s:%s)\n", i+1, len(jobs), j.recipe, j.task)
 		fmt.Printf("NOTE: recipe %s: task %s: Started\n", pf, j.task)
@@ -339,7 +342,7 @@ func main() {
 			break
 		}
 		if j.task == "do_image_complete" || (j.task == "do_build" && task == "") {
-			deploy(tmpdir, j.target, recipes[j.target], inv.Machine, in)
+			sc.deploy(j, recipes[j.target], inv.Machine, tmpdir, func(dir string) { deploy(dir, j.target, recipes[j.target], inv.Machine, in) })
 		}
 		fmt.Printf("NOTE: recipe %s: task %s: Succeeded\n", pf, j.task)
 	}
@@ -347,7 +350,7 @@ func main() {
 	if failed != "" || interrupts.Load() > 0 {
 		status = "1 failed"
 	}
-	fmt.Printf("NOTE: Tasks Summary: Attempted %d tasks of which 0 didn't need to be rerun and %s.\n", attempted, status)
+	fmt.Printf("NOTE: Tasks Summary: Attempted %d tasks of which %d didn't need to be rerun and %s.\n", attempted, sc.skipped, status)
 	bs := fmt.Sprintf("Host Info: Linux stand-in\nBuild Started: %d.00\n", buildStart.Unix())
 	if failed != "" {
 		bs += fmt.Sprintf("Failed at: %s\n", failed)
@@ -365,6 +368,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// job is one task of one target.
+type job struct{ target, recipe, task string }
 
 func utf8(l string) bool {
 	l = strings.ToLower(l)
