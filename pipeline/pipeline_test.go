@@ -17,10 +17,15 @@ import (
 	"github.com/xtbuild/xtbuild/steps"
 )
 
+// machines lists the build invocations as "MACHINE args"; the `bitbake -g`
+// run after each step's build (its task graph) is left out.
 func machines(calls []map[string]any) []string {
 	var out []string
 	for _, c := range calls {
 		args, _ := c["args"].([]any)
+		if len(args) > 0 && args[0] == "-g" {
+			continue
+		}
 		var s []string
 		for _, a := range args {
 			s = append(s, a.(string))
@@ -59,9 +64,13 @@ func TestBuildWithStandInBitbakeRunsDependenciesFirst(t *testing.T) {
 			t.Errorf("missing %s", f)
 		}
 	}
-	// buildstats of each step are kept with the build for the report.
+	// buildstats of each step are kept with the build for the report, and
+	// so is its task graph.
 	if m, _ := filepath.Glob(filepath.Join(w.OutDir(), "buildstats", "dom0", "*", "xenclient-dom0-image-1.0-r0", "do_rootfs")); len(m) != 1 {
 		t.Errorf("dom0 buildstats not kept: %v", m)
+	}
+	if _, err := os.Stat(steps.TaskGraphPath(w.OutDir(), "dom0")); err != nil {
+		t.Errorf("dom0 task graph not kept: %v", err)
 	}
 	if strings.Contains(w.Out.String(), "\x1b") {
 		t.Error("escape codes in non-TTY output")
@@ -141,7 +150,7 @@ func TestResumeAfterFailingStep(t *testing.T) {
 	if _, err := Run(context.Background(), w.Env(config.Options{Force: true})); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(w.Calls()) - before; n != 3 {
+	if n := len(machines(w.Calls()[before:])); n != 3 {
 		t.Errorf("forced build ran bitbake %d times", n)
 	}
 	// A config change invalidates the stamps.
@@ -152,7 +161,7 @@ func TestResumeAfterFailingStep(t *testing.T) {
 	if _, err := Run(context.Background(), w.Env(config.Options{})); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(w.Calls()) - before; n != 3 {
+	if n := len(machines(w.Calls()[before:])); n != 3 {
 		t.Errorf("after config change bitbake ran %d times", n)
 	}
 }
@@ -206,8 +215,9 @@ func TestConcurrentBuildIsRefused(t *testing.T) {
 	}
 }
 
-// With BB_SERVER_TIMEOUT the server outlives each step: later steps reuse
-// the parse cache, and the build stops the server at the end.
+// With BB_SERVER_TIMEOUT the server outlives each step: later steps and
+// each step's `bitbake -g` reuse the parse cache, and the build stops the
+// server at the end.
 func TestMemoryResidentServerIsReused(t *testing.T) {
 	w := newWorld(t, "")
 	data, _ := os.ReadFile(filepath.Join(w.Work, "xtbuild.toml"))
@@ -216,19 +226,22 @@ func TestMemoryResidentServerIsReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := w.Calls()
-	if len(calls) != 4 {
+	if len(calls) != 7 {
 		t.Fatalf("calls %v", calls)
 	}
-	for i, c := range calls[:3] {
+	for i, c := range calls[:6] {
 		if c["server_timeout"] != "60" {
 			t.Errorf("call %d: BB_SERVER_TIMEOUT %v", i, c["server_timeout"])
 		}
 		if parsed := c["parsed"].(float64); (i == 0) != (parsed > 0) {
 			t.Errorf("call %d parsed %v recipes", i, parsed)
 		}
+		if args := c["args"].([]any); (i%2 == 1) != (args[0] == "-g") {
+			t.Errorf("call %d: %v, want each build followed by its -g", i, args)
+		}
 	}
-	if last := calls[3]["args"].([]any); len(last) != 1 || last[0] != "-m" {
-		t.Errorf("server not stopped: %v", calls[3])
+	if last := calls[6]["args"].([]any); len(last) != 1 || last[0] != "-m" {
+		t.Errorf("server not stopped: %v", calls[6])
 	}
 }
 

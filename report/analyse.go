@@ -14,6 +14,7 @@ import (
 
 type stepBuilds struct {
 	name   string
+	worker string
 	builds []*buildstats.Build
 }
 
@@ -50,13 +51,19 @@ func analyse(steps []stepBuilds, g *taskgraph.Graph, opts Options) *Report {
 	}
 	r.ID = strings.Join(ids, "+")
 	r.Wall = round2(r.End - r.Start)
-	var hosts []*buildstats.Host
+	// Host data describes one machine: merged over the builds of each
+	// worker, never across workers.
+	hosts := map[string][]*buildstats.Host{}
 	for _, s := range steps {
 		for _, b := range s.builds {
-			hosts = append(hosts, b.Host)
+			hosts[s.worker] = append(hosts[s.worker], b.Host)
 		}
 	}
-	r.HostData = hostData(buildstats.MergeHost(hosts), r.Start)
+	if len(hosts) == 1 {
+		for _, hs := range hosts {
+			r.HostData = hostData(buildstats.MergeHost(hs), r.Start)
+		}
+	}
 
 	pfToPN := map[string]string{}
 	if g != nil {
@@ -77,7 +84,7 @@ func analyse(steps []stepBuilds, g *taskgraph.Graph, opts Options) *Report {
 	}
 
 	for _, s := range steps {
-		ss := StepSummary{Name: s.name, Completed: true}
+		ss := StepSummary{Name: s.name, Worker: s.worker, Completed: true}
 		stepFirst := true
 		for _, b := range s.builds {
 			ss.Builds = append(ss.Builds, b.Name)
@@ -92,7 +99,7 @@ func analyse(steps []stepBuilds, g *taskgraph.Graph, opts Options) *Report {
 			stepFirst = false
 			for i := range b.Tasks {
 				t := &b.Tasks[i]
-				rec := TaskRecord{Step: s.name, PF: t.PF, PN: pn(t.PF), Task: t.Name, Setscene: t.Setscene(), Status: t.Status.String()}
+				rec := TaskRecord{Step: s.name, Worker: s.worker, PF: t.PF, PN: pn(t.PF), Task: t.Name, Setscene: t.Setscene(), Status: t.Status.String()}
 				start := t.Started
 				if !t.HasStarted {
 					// Failed before TaskStarted: only the end record exists.
@@ -154,7 +161,13 @@ func analyse(steps []stepBuilds, g *taskgraph.Graph, opts Options) *Report {
 		r.Status = "passed"
 	}
 
-	r.Lanes = assignLanes(r.Tasks)
+	r.Workers = workerSummaries(steps, r)
+	if len(hosts) > 1 {
+		for i := range r.Workers {
+			r.Workers[i].HostData = hostData(buildstats.MergeHost(hosts[r.Workers[i].Name]), r.Start)
+		}
+	}
+	r.Lanes = assignLanes(r.Tasks, r.Workers)
 	r.topLists(opts.Top)
 	if g != nil {
 		r.criticalFromGraph(g)
@@ -188,28 +201,109 @@ func (t *Totals) add(rec *TaskRecord) {
 
 func (t *Totals) round() { t.TaskTime, t.CPU = round2(t.TaskTime), round2(t.CPU) }
 
-// assignLanes puts each task on the lowest-numbered lane free at its start
-// (interval partitioning), so the lane count is the peak parallelism, i.e.
-// the number of bitbake worker slots in use.
-func assignLanes(tasks []TaskRecord) int {
-	var laneEnd []float64
+// workerSummaries lists the workers in the order of their first step's
+// start (then by name) with their figures; lanes are set by assignLanes.
+// Every worker's times are its own buildstats' clock: the merged timeline
+// is only as true as the workers' clocks agree (see docs/performance.md).
+func workerSummaries(steps []stepBuilds, r *Report) []WorkerSummary {
+	idx := map[string]int{}
+	var ws []WorkerSummary
+	for i, s := range steps {
+		j, ok := idx[s.worker]
+		if !ok {
+			j = len(ws)
+			idx[s.worker] = j
+			ws = append(ws, WorkerSummary{Name: s.worker, Start: r.Steps[i].Start, End: r.Steps[i].End})
+		}
+		w := &ws[j]
+		w.Steps = append(w.Steps, s.name)
+		w.Start, w.End = min(w.Start, r.Steps[i].Start), max(w.End, r.Steps[i].End)
+		for _, b := range s.builds {
+			if w.Host == "" {
+				w.Host = b.Summary.HostInfo
+			}
+		}
+	}
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		ws[idx[t.Worker]].Totals.add(t)
+	}
+	for i := range ws {
+		ws[i].Totals.round()
+		ws[i].Busy = round2(busyTime(r.Tasks, ws[i].Name))
+	}
+	slices.SortStableFunc(ws, func(a, b WorkerSummary) int {
+		if c := cmp.Compare(a.Start, b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return ws
+}
+
+// busyTime is the length of the union of one worker's task intervals
+// (tasks are sorted by start).
+func busyTime(tasks []TaskRecord, worker string) float64 {
+	var busy, curStart, curEnd float64
+	open := false
 	for i := range tasks {
 		t := &tasks[i]
+		if t.Worker != worker {
+			continue
+		}
+		s, e := t.Start, t.Start+t.Duration
+		switch {
+		case !open:
+			curStart, curEnd, open = s, e, true
+		case s > curEnd:
+			busy += curEnd - curStart
+			curStart, curEnd = s, e
+		default:
+			curEnd = max(curEnd, e)
+		}
+	}
+	if open {
+		busy += curEnd - curStart
+	}
+	return busy
+}
+
+// assignLanes puts each task on the lowest-numbered lane of its worker's
+// band free at its start (interval partitioning), so a band's lane count is
+// that worker's peak parallelism, i.e. the number of bitbake worker slots in
+// use there. Bands follow each other in the order of ws; it returns the
+// total number of lanes.
+func assignLanes(tasks []TaskRecord, ws []WorkerSummary) int {
+	laneEnd := make(map[string][]float64, len(ws))
+	for i := range tasks {
+		t := &tasks[i]
+		ends := laneEnd[t.Worker]
 		lane := -1
-		for l, end := range laneEnd {
+		for l, end := range ends {
 			if end <= t.Start+1e-6 {
 				lane = l
 				break
 			}
 		}
 		if lane < 0 {
-			lane = len(laneEnd)
-			laneEnd = append(laneEnd, 0)
+			lane = len(ends)
+			ends = append(ends, 0)
 		}
 		t.Lane = lane
-		laneEnd[lane] = t.Start + t.Duration
+		ends[lane] = t.Start + t.Duration
+		laneEnd[t.Worker] = ends
 	}
-	return len(laneEnd)
+	first := map[string]int{}
+	total := 0
+	for i := range ws {
+		ws[i].FirstLane, ws[i].Lanes = total, len(laneEnd[ws[i].Name])
+		first[ws[i].Name] = total
+		total += ws[i].Lanes
+	}
+	for i := range tasks {
+		tasks[i].Lane += first[tasks[i].Worker]
+	}
+	return total
 }
 
 func (r *Report) topLists(top int) {
@@ -301,18 +395,32 @@ var knownSetsceneTasks = map[string]bool{
 // setscene took in this build (0 when it did not run) and takes the longest
 // dependency chain. Chains are cut at nodes that did not run for real: a task
 // restored from sstate, or not run at all, held nothing up behind its
-// dependencies.
+// dependencies. A task that ran more than once (several steps, or a step
+// run again) counts with its longest real run, else its longest setscene;
+// that run is the one on the path.
 func (r *Report) criticalFromGraph(g *taskgraph.Graph) {
 	type key struct{ pn, task string }
-	weight := map[key]float64{}
-	ranReal := map[key]bool{}
-	recs := map[key][]int{}
+	best := map[key]int{} // the run that represents the node
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
 		k := key{t.PN, strings.TrimSuffix(t.Task, buildstats.SetsceneSuffix)}
-		weight[k] += t.Duration
-		ranReal[k] = ranReal[k] || !t.Setscene
-		recs[k] = append(recs[k], i)
+		j, ok := best[k]
+		if !ok {
+			best[k] = i
+			continue
+		}
+		o := &r.Tasks[j]
+		if (o.Setscene && !t.Setscene) || (o.Setscene == t.Setscene && t.Duration > o.Duration) {
+			best[k] = i
+		}
+	}
+	weight := map[key]float64{}
+	ranReal := map[key]bool{}
+	recs := map[key][]int{}
+	for k, i := range best {
+		weight[k] = r.Tasks[i].Duration
+		ranReal[k] = !r.Tasks[i].Setscene
+		recs[k] = []int{i}
 	}
 	path, total, cycles := g.LongestPath(func(n int) (float64, bool) {
 		k := key{g.Nodes[n].PN, g.Nodes[n].Task}

@@ -185,3 +185,33 @@ func TestPageRunsNoScript(t *testing.T) {
 		t.Fatal("control failed: without the policy the script should have replaced the page")
 	}
 }
+
+// TestBrowserRendersWorkerBands: the fan-out fixture's page in Chromium has
+// every task's bar, one labelled band per worker and the critical path
+// drawn across both bands.
+func TestBrowserRendersWorkerBands(t *testing.T) {
+	bin := chromium(t)
+	r := generate(t, fanoutOptions(t))
+	dir := t.TempDir()
+	if err := r.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	dom := string(runChromium(t, bin, "--dump-dom", "file://"+filepath.Join(dir, IndexFile)))
+	if n := len(barRe.FindAllString(dom, -1)); n != 23 || n != len(r.Tasks) {
+		t.Fatalf("%d bars, fixture has 23 task files", n)
+	}
+	for _, s := range []string{`id="worker-1"`, `id="worker-2"`, "worker worker-b: installer", `<table id="workers">`, `<polyline class="critline"`} {
+		if !strings.Contains(dom, s) {
+			t.Errorf("rendered page lacks %q", s)
+		}
+	}
+	var crit int
+	for _, b := range barRe.FindAllString(dom, -1) {
+		if strings.Contains(b, " crit") {
+			crit++
+		}
+	}
+	if crit != 10 {
+		t.Errorf("%d critical bars, want 10", crit)
+	}
+}

@@ -40,7 +40,51 @@ const (
 	zlib = "zlib-native-1.3.1-r0"
 	bb   = "busybox-1.36.1-r0"
 	img  = "xt-image-1.0-r0"
+	inst = "xt-installer-image-1.0-r0"
 )
+
+// fanoutStart is BuildStarted of the fan-out fixture's first step.
+const fanoutStart = day0 + 3*86400
+
+// fanoutBuilds is one build fanned out over two workers, each step its own
+// bitbake run with its own task graph (testdata/fanout/<step>.dot; the
+// image step's is testdata/task-depends.dot): worker-a builds zlib-native
+// (step toolchain), then the image (busybox rebuilt, zlib-native from
+// sstate); worker-b meanwhile builds the installer image, whose do_compile
+// needs zlib-native's sysroot. The times are each worker's own clock.
+func fanoutBuilds() []fxBuild {
+	return []fxBuild{
+		{dir: "fanout/toolchain", name: "20251127160000", start: fanoutStart, elapsed: 51, tasks: []fxTask{
+			{zlib, "do_fetch", 2, 4, false},
+			{zlib, "do_unpack", 4, 5, false},
+			{zlib, "do_configure", 5, 15, false},
+			{zlib, "do_compile", 15, 45, false},
+			{zlib, "do_install", 45, 48, false},
+			{zlib, "do_populate_sysroot", 48, 50, false},
+		}},
+		{dir: "fanout/image", name: "20251127160055", start: fanoutStart + 55, elapsed: 154, tasks: []fxTask{
+			{zlib, "do_populate_sysroot_setscene", 1, 2, false},
+			{bb, "do_fetch", 2, 6, false},
+			{bb, "do_unpack", 6, 8, false},
+			{bb, "do_configure", 8, 22, false},
+			{bb, "do_compile", 22, 102, false},
+			{bb, "do_install", 102, 106, false},
+			{bb, "do_package", 106, 116, false},
+			{bb, "do_populate_sysroot", 106, 109, false},
+			{bb, "do_package_write_ipk", 116, 121, false},
+			{img, "do_rootfs", 121, 151, false},
+			{img, "do_image_complete", 151, 153, false},
+		}},
+		{dir: "fanout/installer", name: "20251127160056", start: fanoutStart + 56, elapsed: 183, tasks: []fxTask{
+			{zlib, "do_populate_sysroot_setscene", 1, 2, false},
+			{inst, "do_fetch", 2, 5, false},
+			{inst, "do_compile", 5, 95, false},
+			{inst, "do_install", 95, 100, false},
+			{inst, "do_rootfs", 100, 180, false},
+			{inst, "do_image_complete", 180, 182, false},
+		}},
+	}
+}
 
 // completeTasks is a clean build on two slots.
 var completeTasks = []fxTask{
@@ -67,7 +111,7 @@ func fixtureBuilds() []fxBuild {
 	failed = append(failed, fxTask{bb, "do_compile", 62, 80, true})
 	killed := append([]fxTask(nil), completeTasks[:9]...)
 	killed = append(killed, fxTask{bb, "do_compile", 62, -1, false})
-	return []fxBuild{
+	return append([]fxBuild{
 		{dir: "complete", name: "20251124160000", start: day0, elapsed: 174, tasks: completeTasks, rootfsDu: "18M\t/build/tmp/work/xt-image/1.0/rootfs", cpuDetail: true},
 		{dir: "failed", name: "20251124170000", start: day0 + 3600, elapsed: 81, tasks: failed},
 		{dir: "killed", name: "20251124180000", start: day0 + 7200, tasks: killed},
@@ -94,7 +138,7 @@ func fixtureBuilds() []fxBuild {
 			{img, "do_rootfs", 121, 151, false},
 			{img, "do_image_complete", 151, 153, false},
 		}},
-	}
+	}, fanoutBuilds()...)
 }
 
 // cpuLoad is the number of cores a fixture task keeps busy.

@@ -166,11 +166,39 @@ func peak(pts []HostPoint, col int) float64 {
 
 // hostChartsHTML draws the host charts under the task timeline, on the
 // timeline's time scale so that a stall lines up with the tasks running then.
+// With several workers each gets its own set, under its name.
 func (r *Report) hostChartsHTML(bw *bufio.Writer) {
-	d := r.HostData
-	if d == nil {
+	if r.HostData != nil {
+		r.hostCharts(bw, r.HostData, "host", "<h3 id=\"host\">Build host</h3>\n")
 		return
 	}
+	heading := "<h3 id=\"host\">Build hosts</h3>\n"
+	for i, w := range r.Workers {
+		if w.HostData == nil {
+			continue
+		}
+		id := fmt.Sprintf("host-w%d", i+1)
+		if r.hostCharts(bw, w.HostData, id, heading+fmt.Sprintf("<h4 id=\"%s\">Worker %s</h4>\n", id, html.EscapeString(workerLabel(w)))) {
+			heading = ""
+		}
+	}
+}
+
+func (r *Report) hasHostData() bool {
+	if r.HostData != nil {
+		return true
+	}
+	for _, w := range r.Workers {
+		if w.HostData != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// hostCharts draws one machine's charts with ids <id>-cpu, <id>-disk, ...
+// after heading; it reports whether there was anything to draw.
+func (r *Report) hostCharts(bw *bufio.Writer, d *HostData, id, heading string) bool {
 	type chart struct {
 		id, title string
 		pts       []HostPoint
@@ -180,7 +208,7 @@ func (r *Report) hostChartsHTML(bw *bufio.Writer) {
 	}
 	var charts []chart
 	if len(d.CPU) > 0 {
-		charts = append(charts, chart{"host-cpu", "Host CPU (all cores)", d.CPU, []hostSeries{
+		charts = append(charts, chart{id + "-cpu", "Host CPU (all cores)", d.CPU, []hostSeries{
 			{"user", "#4e79a7", 0, true}, {"system", "#f28e2b", 1, true}, {"iowait", "#e15759", 2, true}}, 100, "%"})
 	}
 	if len(d.Disk) > 0 {
@@ -191,7 +219,7 @@ func (r *Report) hostChartsHTML(bw *bufio.Writer) {
 		for i, p := range d.Disk {
 			pts[i] = HostPoint{T: p.T, V: []float64{p.V[0], p.V[1], p.V[2] / 100 * top}}
 		}
-		charts = append(charts, chart{"host-disk", fmt.Sprintf("Disk throughput (peak %s MiB/s) and utilisation (shaded, 0–100%%)", num(tput)), pts, []hostSeries{
+		charts = append(charts, chart{id + "-disk", fmt.Sprintf("Disk throughput (peak %s MiB/s) and utilisation (shaded, 0–100%%)", num(tput)), pts, []hostSeries{
 			{"utilisation", "#bab0ac", 2, true}, {"read MiB/s", "#59a14f", 0, false}, {"write MiB/s", "#b07aa1", 1, false}}, top, "MiB/s"})
 	}
 	for _, res := range buildstats.PSIResources {
@@ -209,11 +237,11 @@ func (r *Report) hostChartsHTML(bw *bufio.Writer) {
 			}
 			scaled[i] = HostPoint{T: p.T, V: []float64{p.V[0], v1}}
 		}
-		charts = append(charts, chart{"host-psi-" + res, fmt.Sprintf("%s pressure: avg10 (peak %s%%) and time stalled (shaded, peak %s s/s)", psiLabel[res], num(peak(pts, 0)), num(stall)), scaled, []hostSeries{
+		charts = append(charts, chart{id + "-psi-" + res, fmt.Sprintf("%s pressure: avg10 (peak %s%%) and time stalled (shaded, peak %s s/s)", psiLabel[res], num(peak(pts, 0)), num(stall)), scaled, []hostSeries{
 			{"stalled", "#f1ce63", 1, true}, {"avg10 %", "#e15759", 0, false}}, top, "%"})
 	}
 	if len(d.Memory) > 0 {
-		charts = append(charts, chart{"host-memory", fmt.Sprintf("Memory (host has %s GiB)", num(d.MemTotalGiB)), d.Memory, []hostSeries{
+		charts = append(charts, chart{id + "-memory", fmt.Sprintf("Memory (host has %s GiB)", num(d.MemTotalGiB)), d.Memory, []hostSeries{
 			{"used", "#4e79a7", 0, true}, {"buffers + cached", "#a0cbe8", 1, true}, {"swap used", "#e15759", 2, false}}, math.Max(d.MemTotalGiB, 1), "GiB"})
 	}
 	if len(d.DiskSpace) > 0 {
@@ -225,18 +253,20 @@ func (r *Report) hostChartsHTML(bw *bufio.Writer) {
 		colours := []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948"}
 		for i, dev := range devs {
 			pts := d.DiskSpace[dev]
-			charts = append(charts, chart{fmt.Sprintf("host-diskspace-%d", i), fmt.Sprintf("Disk space used on %s (peak %s GiB)", dev, num(peak(pts, 0))), pts,
+			charts = append(charts, chart{fmt.Sprintf("%s-diskspace-%d", id, i), fmt.Sprintf("Disk space used on %s (peak %s GiB)", dev, num(peak(pts, 0))), pts,
 				[]hostSeries{{"used GiB", colours[i%len(colours)], 0, true}}, math.Max(niceCeil(peak(pts, 0)), 1), "GiB"})
 		}
 	}
 	if len(charts) == 0 {
-		return
+		return false
 	}
-	bw.WriteString("<h3 id=\"host\">Build host</h3>\n<p class=\"muted\">Sampled about once a second by oe-core's buildstats class (as pybootchartgui draws it), on the timeline's time scale.</p>\n<div class=\"scroll\">")
+	bw.WriteString(heading)
+	bw.WriteString("<p class=\"muted\">Sampled about once a second by oe-core's buildstats class (as pybootchartgui draws it), on the timeline's time scale.</p>\n<div class=\"scroll\">")
 	for _, c := range charts {
 		r.hostChartSVG(bw, c.id, c.title, c.pts, c.series, c.yMax, c.unit)
 	}
 	bw.WriteString("</div>\n")
+	return true
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.

@@ -76,6 +76,7 @@ tr.crit td:first-child{border-left:4px solid ` + critColour + `}
 .warn{color:#a15c00}.bad{color:` + failedColour + `}.good{color:#2e7d32}.muted{color:#777}
 svg text{font:11px system-ui,sans-serif;fill:#333}
 svg .axis line{stroke:#ccc}svg .step line{stroke:#555;stroke-dasharray:4 3}svg .step text{font-weight:bold}
+svg .worker line{stroke:#888}svg .worker text{font-weight:bold;fill:#000}
 rect.bar{stroke:#fff;stroke-width:.4px}
 rect.ss{fill:url(#ss)}
 rect.unfinished{fill-opacity:.45;stroke:#333;stroke-width:1px;stroke-dasharray:3 2}
@@ -109,7 +110,10 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	p("</style></head><body>\n")
 	pf("<h1>Build report: %s <span class=\"status st-%s\" id=\"status\">%s</span></h1>\n", esc(title), esc(r.Status), strings.ToUpper(esc(r.Status)))
 	pf("<p class=\"facts\">Build <b>%s</b>, started %s UTC", esc(r.ID), time.Unix(int64(r.Start), 0).UTC().Format("2006-01-02 15:04:05"))
-	if r.Host != "" {
+	switch {
+	case r.multiWorker():
+		pf(" on <b>%d workers</b>", len(r.Workers))
+	case r.Host != "":
 		pf(" on <b>%s</b>", esc(r.Host))
 	}
 	p(".</p>\n")
@@ -126,7 +130,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		pf("<p class=\"bad\" id=\"failure\">&#10006; Failed: <b>%s %s</b> in step %s, %s after it started.</p>\n", esc(f.PF), esc(f.Task), esc(f.Step), fmtDur(f.Duration))
 	}
 	p("<nav><a href=\"#timeline\">Timeline</a>")
-	if r.HostData != nil {
+	if r.hasHostData() {
 		p("<a href=\"#host\">Host</a>")
 	}
 	p("<a href=\"#critical\">Critical path</a><a href=\"#cpu\">CPU</a><a href=\"#steps\">Steps</a>")
@@ -139,7 +143,11 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	p(`<span><svg width="22" height="12"><rect width="22" height="12" class="ss" style="fill:url(#ss)"/></svg> setscene (sstate)</span>`)
 	pf(`<span><i style="background:%s"></i>failed</span><span><i style="background:none;border:2px solid %s"></i>critical path</span>`, failedColour, critColour)
 	p("<span><i style=\"background:#ddd;border-style:dashed\"></i>unfinished</span></p>\n")
-	p("<p class=\"muted\">One lane per parallel slot; hover over a bar for recipe, task, duration and CPU.</p>\n")
+	if r.multiWorker() {
+		pf("<p class=\"muted\">One band per worker (%d), one lane per parallel slot on it; hover over a bar for recipe, task, duration and CPU. Each worker's times are its own clock's: the bands line up only as well as the workers' clocks agree.</p>\n", len(r.Workers))
+	} else {
+		p("<p class=\"muted\">One lane per parallel slot; hover over a bar for recipe, task, duration and CPU.</p>\n")
+	}
 	p("<div class=\"scroll\">")
 	r.timelineSVG(bw)
 	p("</div>\n")
@@ -166,15 +174,27 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	p("<section id=\"steps\"><h2>Steps</h2>\n<table><tr><th>step</th><th>builds</th><th class=\"n\">start</th><th class=\"n\">wall</th><th class=\"n\">tasks</th><th class=\"n\">real</th><th class=\"n\">setscene</th><th class=\"n\">failed</th><th class=\"n\">task time</th><th class=\"n\">CPU</th></tr>\n")
 	for _, s := range r.Steps {
 		note := ""
+		if r.multiWorker() {
+			note = " <span class=\"muted\">on " + esc(s.Worker) + "</span>"
+		}
 		if !s.Completed {
-			note = " <span class=\"warn\">(did not complete)</span>"
+			note += " <span class=\"warn\">(did not complete)</span>"
 		}
 		pf("<tr><td>%s%s</td><td>%s</td><td class=\"n\">+%s</td><td class=\"n\">%s</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%s</td><td class=\"n\">%s</td></tr>\n",
 			esc(s.Name), note, esc(strings.Join(s.Builds, ", ")), clock(s.Start), fmtDur(s.Wall), s.Totals.Tasks, s.Totals.Real, s.Totals.Setscene, s.Totals.Failed, fmtDur(s.Totals.TaskTime), fmtDur(s.Totals.CPU))
 	}
 	pf("<tr><th>total</th><th></th><th></th><th class=\"n\">%s</th><th class=\"n\">%d</th><th class=\"n\">%d</th><th class=\"n\">%d</th><th class=\"n\">%d</th><th class=\"n\">%s</th><th class=\"n\">%s</th></tr>\n",
 		fmtDur(r.Wall), r.Totals.Tasks, r.Totals.Real, r.Totals.Setscene, r.Totals.Failed, fmtDur(r.Totals.TaskTime), fmtDur(r.Totals.CPU))
-	p("</table></section>\n")
+	p("</table>\n")
+	if r.multiWorker() {
+		p("<h3>Workers</h3>\n<table id=\"workers\"><tr><th>worker</th><th>host</th><th>steps</th><th class=\"n\">start</th><th class=\"n\">end</th><th class=\"n\">busy</th><th class=\"n\">tasks</th><th class=\"n\">setscene</th><th class=\"n\">parallel</th><th class=\"n\">CPU</th></tr>\n")
+		for _, w := range r.Workers {
+			pf("<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"n\">+%s</td><td class=\"n\">+%s</td><td class=\"n\">%s</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%s</td></tr>\n",
+				esc(workerLabel(w)), esc(w.Host), esc(strings.Join(w.Steps, ", ")), clock(w.Start), clock(w.End), fmtDur(w.Busy), w.Totals.Tasks, w.Totals.Setscene, w.Lanes, fmtDur(w.Totals.CPU))
+		}
+		p("</table>\n")
+	}
+	p("</section>\n")
 
 	pf("<section id=\"top\"><h2>Top %d tasks</h2>\n<table id=\"top-tasks\"><tr><th>recipe</th><th>task</th><th>step</th><th class=\"n\">duration</th><th class=\"n\">CPU</th><th class=\"n\">cores</th></tr>\n", len(r.TopTasks))
 	for _, t := range r.TopTasks {
@@ -308,11 +328,56 @@ func tickStep(wall, width float64) float64 {
 	return math.Ceil(wall * 90 / math.Max(width, 1))
 }
 
+// workerLabel names a worker on the page: its name, else its host.
+func workerLabel(w WorkerSummary) string {
+	switch {
+	case w.Name != "":
+		return w.Name
+	case w.Host != "":
+		return w.Host
+	}
+	return "this host"
+}
+
+// bandHead is the height of the label row above each worker's band of
+// lanes (only drawn when the build ran on several workers).
+const bandHead = 16
+
+// multiWorker says whether the timeline is split into worker bands.
+func (r *Report) multiWorker() bool { return len(r.Workers) > 1 }
+
+// laneY is the top of a lane: lanes follow each other, and with several
+// workers each worker's band starts with its label row.
+func (r *Report) laneY(lane int) int {
+	y := svgTop + lane*(laneHeight+laneGap)
+	if r.multiWorker() {
+		for _, w := range r.Workers {
+			if lane >= w.FirstLane {
+				y += bandHead
+			}
+		}
+	}
+	return y
+}
+
+// band is the vertical extent of a worker's band (label row included).
+func (r *Report) band(w WorkerSummary) (top, bottom int) {
+	top = r.laneY(w.FirstLane) - bandHead
+	bottom = r.laneY(w.FirstLane+max(w.Lanes, 1)-1) + laneHeight + laneGap
+	return top, bottom
+}
+
 func (r *Report) timelineSVG(bw *bufio.Writer) {
 	width := timelineWidth(r.Wall)
 	scale := (width - svgLeft - svgRight) / math.Max(r.Wall, 1)
 	lanes := max(r.Lanes, 1)
-	height := svgTop + lanes*(laneHeight+laneGap) + 10
+	height := r.laneY(lanes-1) + laneHeight + laneGap + 10
+	if r.multiWorker() {
+		// A worker without tasks still gets its (empty) band.
+		last := r.Workers[len(r.Workers)-1]
+		_, b := r.band(last)
+		height = max(height, b+10)
+	}
 	fmt.Fprintf(bw, "<svg id=\"timeline-svg\" width=\"%s\" height=\"%d\" role=\"img\" aria-label=\"task timeline\">\n", num(width), height)
 	bw.WriteString(`<defs><pattern id="ss" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#d9f2d0"/><rect width="3" height="6" fill="#4caf50"/></pattern></defs>` + "\n")
 	// Time axis.
@@ -322,15 +387,46 @@ func (r *Report) timelineSVG(bw *bufio.Writer) {
 		x := svgLeft + t*scale
 		fmt.Fprintf(bw, "<line x1=\"%s\" y1=\"%d\" x2=\"%s\" y2=\"%d\"/><text x=\"%s\" y=\"%d\">%s</text>", num(x), svgTop-4, num(x), height-8, num(x+2), svgTop-6, clock(t))
 	}
+	first := map[int]bool{}
+	for _, w := range r.Workers {
+		first[w.FirstLane] = true
+	}
+	local := 0
 	for l := range lanes {
-		fmt.Fprintf(bw, "<text x=\"4\" y=\"%d\">%d</text>", svgTop+l*(laneHeight+laneGap)+laneHeight-2, l+1)
+		if r.multiWorker() && first[l] {
+			local = 0
+		}
+		local++
+		fmt.Fprintf(bw, "<text x=\"4\" y=\"%d\">%d</text>", r.laneY(l)+laneHeight-2, local)
 	}
 	bw.WriteString("</g>\n")
-	// Step boundaries (steps run one after the other).
+	// Worker bands: a rule and the worker's name above its lanes.
+	if r.multiWorker() {
+		bw.WriteString("<g class=\"worker\">")
+		for i, w := range r.Workers {
+			top, _ := r.band(w)
+			fmt.Fprintf(bw, "<line x1=\"0\" y1=\"%d\" x2=\"%s\" y2=\"%d\"/><text id=\"worker-%d\" x=\"4\" y=\"%d\">worker %s: %s, %d tasks, up to %d in parallel</text>",
+				top, num(width), top, i+1, top+bandHead-4, html.EscapeString(workerLabel(w)), html.EscapeString(strings.Join(w.Steps, ", ")), w.Totals.Tasks, w.Lanes)
+		}
+		bw.WriteString("</g>\n")
+	}
+	// Step boundaries: a dashed line where each step started, across the
+	// band of the worker that ran it.
 	if len(r.Steps) > 1 {
 		bw.WriteString("<g class=\"step\">")
 		for _, s := range r.Steps {
 			x := svgLeft + s.Start*scale
+			if r.multiWorker() {
+				// Steps overlap in time here: no label row fits them all,
+				// the worker's label lists them and the line names its step.
+				for _, w := range r.Workers {
+					if w.Name == s.Worker {
+						top, bottom := r.band(w)
+						fmt.Fprintf(bw, "<line x1=\"%s\" y1=\"%d\" x2=\"%s\" y2=\"%d\"><title>step %s starts</title></line>", num(x), top+bandHead, num(x), bottom, html.EscapeString(s.Name))
+					}
+				}
+				continue
+			}
 			fmt.Fprintf(bw, "<line x1=\"%s\" y1=\"2\" x2=\"%s\" y2=\"%d\"/><text x=\"%s\" y=\"12\">%s</text>", num(x), num(x), height-8, num(x+3), html.EscapeString(s.Name))
 		}
 		bw.WriteString("</g>\n")
@@ -342,7 +438,7 @@ func (r *Report) timelineSVG(bw *bufio.Writer) {
 		t := &r.Tasks[i]
 		x := svgLeft + t.Start*scale
 		w := math.Max(t.Duration*scale, 1)
-		y := svgTop + t.Lane*(laneHeight+laneGap)
+		y := r.laneY(t.Lane)
 		class := "bar k-" + kindOf(t.Task)
 		if t.Setscene {
 			class += " ss"
@@ -360,7 +456,11 @@ func (r *Report) timelineSVG(bw *bufio.Writer) {
 		}
 		fmt.Fprintf(bw, "<rect class=\"%s\" x=\"%s\" y=\"%d\" width=\"%s\" height=\"%d\"><title>%s %s\n%s wall, CPU %s", class, num(x), y, num(w), laneHeight,
 			html.EscapeString(t.PF), html.EscapeString(t.Task), fmtDur(t.Duration), cpuText(t))
-		fmt.Fprintf(bw, "\nstep %s, +%s, %s</title></rect>\n", html.EscapeString(t.Step), clock(t.Start), t.Status)
+		if r.multiWorker() {
+			fmt.Fprintf(bw, "\nstep %s on %s, +%s, %s</title></rect>\n", html.EscapeString(t.Step), html.EscapeString(t.Worker), clock(t.Start), t.Status)
+		} else {
+			fmt.Fprintf(bw, "\nstep %s, +%s, %s</title></rect>\n", html.EscapeString(t.Step), clock(t.Start), t.Status)
+		}
 	}
 	bw.WriteString("</g>\n")
 	if len(crit) > 1 {

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// stepFlag collects repeated -buildstats STEP=DIR values.
+// stepFlag collects repeated -buildstats STEP[@WORKER]=DIR values.
 type stepFlag []StepBuildstats
 
 func (s *stepFlag) String() string { return fmt.Sprint(*s) }
@@ -21,10 +21,24 @@ func (s *stepFlag) Set(v string) error {
 	if !ok {
 		step, dir = "build", v
 	}
-	if step == "" || dir == "" {
-		return errors.New("want STEP=DIR or DIR")
+	step, worker, withWorker := strings.Cut(step, "@")
+	if step == "" || dir == "" || (withWorker && worker == "") {
+		return errors.New("want STEP=DIR, STEP@WORKER=DIR or DIR")
 	}
-	*s = append(*s, StepBuildstats{Step: step, Dir: dir})
+	*s = append(*s, StepBuildstats{Step: step, Dir: dir, Worker: worker})
+	return nil
+}
+
+// listFlag collects a repeated flag's values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty value")
+	}
+	*l = append(*l, v)
 	return nil
 }
 
@@ -38,8 +52,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var steps stepFlag
-	fs.Var(&steps, "buildstats", "`STEP=DIR` buildstats of a step (a <BUILDNAME> dir or the buildstats base); repeat per step, in order")
-	graph := fs.String("task-depends", "", "task-depends.dot from `bitbake -g` (optional; without it the critical path is inferred from timing)")
+	fs.Var(&steps, "buildstats", "`STEP[@WORKER]=DIR` buildstats of a step (a <BUILDNAME> dir or the buildstats base) and the worker that ran it; repeat per step, in order")
+	var graphs listFlag
+	fs.Var(&graphs, "task-depends", "task-depends.dot from `bitbake -g`; repeat for several (they are merged); optional: without one the critical path is inferred from timing")
 	against := fs.String("against", "", "compare with this `DIR` (a report dir, a report.json or a buildstats dir) instead of the previous build in -out's history")
 	out := fs.String("out", "report", "output `DIR` for index.html, report.json and history/")
 	threshold := fs.Float64("threshold", 0.25, "relative slowdown reported as a regression (0.25 = 25%)")
@@ -65,7 +80,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	opts := Options{Title: *title, Buildstats: steps, TaskDepends: *graph, Against: *against,
+	opts := Options{Title: *title, Buildstats: steps, TaskGraphs: graphs, Against: *against,
 		Threshold: *threshold, MinDelta: minDelta.Seconds(), Logger: slog.New(slog.NewTextHandler(stderr, nil))}
 	var err error
 	if *asJSON {

@@ -78,7 +78,20 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(r.Steps) > 1 {
 		p("\nSteps:\n")
 		for _, s := range r.Steps {
-			p("  %-20s %10s  %6d tasks  %6d setscene  CPU %s\n", s.Name, fmtDur(s.Wall), s.Totals.Tasks, s.Totals.Setscene, fmtDur(s.Totals.CPU))
+			p("  %-20s %10s  %6d tasks  %6d setscene  CPU %s", s.Name, fmtDur(s.Wall), s.Totals.Tasks, s.Totals.Setscene, fmtDur(s.Totals.CPU))
+			if r.multiWorker() {
+				p("  on %s", s.Worker)
+			}
+			p("\n")
+		}
+	}
+	if r.multiWorker() {
+		p("\nWorkers (each on its own clock):\n")
+		for _, w := range r.Workers {
+			p("  %-20s busy %10s  %6d tasks  %6d setscene  up to %d in parallel  steps %s\n", workerLabel(w), fmtDur(w.Busy), w.Totals.Tasks, w.Totals.Setscene, w.Lanes, strings.Join(w.Steps, ", "))
+			if line := w.HostData.hostText(); line != "" {
+				p("    host: %s\n", line)
+			}
 		}
 	}
 	p("\nCritical path (%s): %s over %d tasks\n", r.Critical.Source, fmtDur(r.Critical.Total), len(r.Critical.Tasks))

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -37,6 +38,13 @@ type StepBuildstats struct {
 	// records no end, so tasks it left unfinished are drawn up to Ended
 	// instead of stopping at the last event in the files.
 	Ended time.Time
+	// Worker names the machine (buildbot worker) that ran the step; the
+	// timeline has one band of lanes per worker. Empty: the build's host.
+	Worker string
+	// TaskGraph is the step's task-depends.dot (`bitbake -g` for the same
+	// targets); optional. The graphs of all steps are merged for the
+	// critical path.
+	TaskGraph string
 }
 
 // Options says what to report on and what to compare with.
@@ -45,9 +53,12 @@ type Options struct {
 	Title string
 	// Buildstats lists each step's buildstats, in the order the steps ran.
 	Buildstats []StepBuildstats
-	// TaskDepends is task-depends.dot from `bitbake -g`; optional. Without it
-	// the critical path is inferred from timing.
+	// TaskDepends is task-depends.dot from `bitbake -g`; optional. It is
+	// merged with the steps' own TaskGraphs; without any graph the critical
+	// path is inferred from timing.
 	TaskDepends string
+	// TaskGraphs are more build-wide task-depends.dot files, merged too.
+	TaskGraphs []string
 	// Against is the build to compare with: a report directory (holding
 	// report.json), a report.json file, or a buildstats directory. When empty
 	// the previous build is taken from HistoryDir.
@@ -97,13 +108,14 @@ type Report struct {
 	Totals     Totals          `json:"totals"`
 	Steps      []StepSummary   `json:"steps"`
 	Failures   []TaskRef       `json:"failures,omitempty"`
-	Lanes      int             `json:"lanes"`
+	Lanes      int             `json:"lanes"`   // timeline lanes, all workers' together
+	Workers    []WorkerSummary `json:"workers"` // in order of their first task
 	Critical   CriticalPath    `json:"critical_path"`
 	TopTasks   []TaskRef       `json:"top_tasks"`
 	TopRecipes []RecipeTotal   `json:"top_recipes"`
 	TaskTypes  []TaskTypeTotal `json:"task_types"`
 	CPU        CPUProfile      `json:"cpu"`
-	HostData   *HostData       `json:"host_data,omitempty"`
+	HostData   *HostData       `json:"host_data,omitempty"` // one worker's; see WorkerSummary
 	Sstate     SstateSummary   `json:"sstate"`
 	Comparison *Comparison     `json:"comparison,omitempty"`
 	Tasks      []TaskRecord    `json:"tasks"`
@@ -123,9 +135,30 @@ type Totals struct {
 	CPU        float64 `json:"cpu"`       // sum of task CPU seconds
 }
 
+// WorkerSummary is one worker's share of the build and its band of the
+// timeline: lanes FirstLane .. FirstLane+Lanes-1.
+type WorkerSummary struct {
+	// Name is StepBuildstats.Worker ("" when the caller named none).
+	Name  string   `json:"name"`
+	Steps []string `json:"steps"`
+	// Host is the host line of its buildstats (build_stats "Host Info").
+	Host      string  `json:"host,omitempty"`
+	FirstLane int     `json:"first_lane"`
+	Lanes     int     `json:"lanes"` // its peak parallelism
+	Start     float64 `json:"start"`
+	End       float64 `json:"end"`
+	Busy      float64 `json:"busy"` // seconds with at least one task running
+	Totals    Totals  `json:"totals"`
+	// HostData is this worker's host data when the build had several
+	// workers (Report.HostData then stays empty: one chart must not mix
+	// two machines).
+	HostData *HostData `json:"host_data,omitempty"`
+}
+
 // StepSummary is one step's share of the build.
 type StepSummary struct {
 	Name      string   `json:"name"`
+	Worker    string   `json:"worker,omitempty"`
 	Builds    []string `json:"builds"`
 	Start     float64  `json:"start"`
 	End       float64  `json:"end"`
@@ -148,6 +181,7 @@ type TaskRef struct {
 // TaskRecord is one task file, placed on the timeline.
 type TaskRecord struct {
 	Step     string  `json:"step"`
+	Worker   string  `json:"worker,omitempty"`
 	PF       string  `json:"pf"`
 	PN       string  `json:"pn"`
 	Task     string  `json:"task"`
@@ -286,20 +320,11 @@ func Generate(ctx context.Context, opts Options) (*Report, error) {
 				}
 			}
 		}
-		steps = append(steps, stepBuilds{name: sb.Step, builds: builds})
+		steps = append(steps, stepBuilds{name: sb.Step, worker: sb.Worker, builds: builds})
 	}
-	var graph *taskgraph.Graph
-	var warnings []string
-	if opts.TaskDepends != "" {
-		g, err := readGraph(opts.TaskDepends)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			warnings = append(warnings, "task graph "+opts.TaskDepends+" is missing: critical path inferred from timing")
-		case err != nil:
-			return nil, err
-		default:
-			graph = g
-		}
+	graph, warnings, err := readGraphs(opts)
+	if err != nil {
+		return nil, err
 	}
 	r := analyse(steps, graph, opts)
 	r.Warnings = append(warnings, r.Warnings...)
@@ -317,17 +342,59 @@ func Generate(ctx context.Context, opts Options) (*Report, error) {
 	return r, nil
 }
 
-func readGraph(path string) (*taskgraph.Graph, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open task graph: %w", err)
+// readGraphs reads and merges every task graph the options name: the
+// build-wide TaskDepends and each step's TaskGraph. A missing file is a
+// warning (bitbake -g may not have run); a step with buildstats but no
+// graph, when others have one, is named in a warning: its tasks carry no
+// dependencies, so the path through them is incomplete.
+func readGraphs(opts Options) (*taskgraph.Graph, []string, error) {
+	var paths, warnings []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			paths = append(paths, p)
+		}
 	}
-	defer f.Close()
-	g, err := taskgraph.Parse(f)
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+	add(opts.TaskDepends)
+	for _, p := range opts.TaskGraphs {
+		add(p)
 	}
-	return g, nil
+	buildWide := len(paths) > 0
+	var without []string
+	for _, sb := range opts.Buildstats {
+		add(sb.TaskGraph)
+		if sb.TaskGraph == "" && !slices.Contains(without, sb.Step) {
+			without = append(without, sb.Step)
+		}
+	}
+	var files []io.Reader
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			warnings = append(warnings, "task graph "+p+" is missing")
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("open task graph: %w", err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	if len(files) == 0 {
+		if len(warnings) > 0 {
+			warnings[len(warnings)-1] += ": critical path inferred from timing"
+		}
+		return nil, warnings, nil
+	}
+	if !buildWide && len(without) > 0 {
+		warnings = append(warnings, "no task graph for step(s) "+strings.Join(without, ", ")+": their tasks have no dependencies on the critical path")
+	}
+	g, err := taskgraph.ParseAll(files...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse task graphs %s: %w", strings.Join(paths, ", "), err)
+	}
+	return g, warnings, nil
 }
 
 // pnOf derives PN from a buildstats directory name PN-[PE_]PV-PR: PV and PR

@@ -68,9 +68,24 @@ func runBitbakeStep(ctx context.Context, e *Env, s plan.Step, outDir, logPath st
 	before := snapshotDirs(bsDir)
 	_, runErr := runBitbake(ctx, e, s, s.Command, logf, logPath)
 	// Keep this step's buildstats with the build (also on failure: the
-	// report explains failed builds too).
+	// report explains failed builds too), and which worker made them.
 	if err := keepBuildstats(bsDir, before, filepath.Join(outDir, "buildstats", s.Name)); err != nil {
 		e.Log.Warn("keep buildstats", "step", s.Name, "err", err)
+	}
+	if err := writeWorker(e, outDir, s.Name); err != nil {
+		e.Log.Warn("write worker name", "step", s.Name, "err", err)
+	}
+	if ctx.Err() != nil {
+		return runErr // interrupted: no further bitbake run
+	}
+	// The task graph, for the report's critical path. It never changes the
+	// step's outcome: without it the report infers the path from timing.
+	if err := keepTaskGraph(ctx, e, s, outDir, logf, logPath); err != nil {
+		e.Log.Warn("task graph", "step", s.Name, "err", err)
+		e.Term.Printf("[%s] WARNING: no task graph kept (%v); the report infers this step's critical path from timing", s.Name, err)
+		if runErr == nil && ctx.Err() != nil {
+			return fmt.Errorf("step %s: interrupted while writing its task graph: %w", s.Name, ctx.Err())
+		}
 	}
 	return runErr
 }

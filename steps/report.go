@@ -15,18 +15,24 @@ import (
 const ReportDir = "report"
 
 // Report writes build-output/<NAME>/report/ (index.html, report.json) from
-// the buildstats the steps kept, compared with the previous build in this
-// build dir (or XTBUILD_AGAINST), and prints the text summary. It reads
-// only what steps wrote on disk.
+// the buildstats, worker names and task graphs the steps kept (also those
+// stage:collect brought from other workers), compared with the previous
+// build in this build dir (or XTBUILD_AGAINST), and prints the text
+// summary. It reads only what steps wrote on disk.
 func Report(ctx context.Context, e *Env, p *plan.Plan) error {
 	outDir := filepath.Join(p.OutputDir, p.Name)
 	var stats []report.StepBuildstats
 	for _, s := range p.Steps {
 		runs, _ := filepath.Glob(filepath.Join(outDir, "buildstats", s.Name, "*"))
 		sort.Strings(runs) // BUILDNAMEs are timestamps: oldest first
+		worker := ReadWorker(outDir, s.Name)
+		graph := ""
+		if _, err := os.Stat(TaskGraphPath(outDir, s.Name)); err == nil {
+			graph = TaskGraphPath(outDir, s.Name)
+		}
 		for _, r := range runs {
 			if st, err := os.Stat(r); err == nil && st.IsDir() {
-				stats = append(stats, report.StepBuildstats{Step: s.Name, Dir: r})
+				stats = append(stats, report.StepBuildstats{Step: s.Name, Dir: r, Worker: worker, TaskGraph: graph})
 			}
 		}
 	}

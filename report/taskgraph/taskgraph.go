@@ -83,15 +83,23 @@ func splitID(id string) (pn, task string) {
 
 // Parse reads task-depends.dot. It fails only on read errors; lines it does not
 // understand are counted in Warnings.
-func Parse(r io.Reader) (*Graph, error) {
+func Parse(r io.Reader) (*Graph, error) { return ParseAll(r) }
+
+// ParseAll reads several task-depends.dot files (one per bitbake run) into
+// one graph: a task ("<pn>.<task>") named in several files is one node with
+// the union of their dependencies, as if one bitbake run had built all the
+// targets. A label read later replaces an earlier one of the same node.
+func ParseAll(rs ...io.Reader) (*Graph, error) {
 	g := &Graph{index: map[string]int32{}}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
-	for sc.Scan() {
-		g.parseLine(strings.TrimSpace(sc.Text()))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read task graph: %w", err)
+	for _, r := range rs {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
+		for sc.Scan() {
+			g.parseLine(strings.TrimSpace(sc.Text()))
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("read task graph: %w", err)
+		}
 	}
 	for i := range g.Deps {
 		g.Deps[i] = dedup(g.Deps[i])

@@ -189,3 +189,42 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Two steps' graphs share a native recipe: merged, the chain runs from one
+// step's image through the shared task into the other's, and a node in
+// both files is one node with both files' edges.
+func TestParseAllMergesSteps(t *testing.T) {
+	a := `digraph depends {
+"zlib-native.do_install" [label="zlib-native do_install\n:1.3.1-r0\n/l/zlib.bb"]
+"dom0-image.do_rootfs" [label="dom0-image do_rootfs\n:1.0-r0\n/l/dom0-image.bb"]
+"dom0-image.do_rootfs" -> "zlib-native.do_install"
+}
+`
+	b := `digraph depends {
+"zlib-native.do_install" [label="zlib-native do_install\n:1.3.1-r0\n/l/zlib.bb"]
+"zlib-native.do_install" -> "zlib-native.do_compile"
+"installer-image.do_rootfs" -> "zlib-native.do_install"
+}`
+	g, err := ParseAll(strings.NewReader(a), strings.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Nodes) != 4 || g.Warnings != 0 {
+		t.Fatalf("%d nodes, %d warnings", len(g.Nodes), g.Warnings)
+	}
+	w := map[string]float64{"zlib-native.do_compile": 5, "zlib-native.do_install": 1, "dom0-image.do_rootfs": 3, "installer-image.do_rootfs": 7}
+	path, total, _ := g.LongestPath(func(n int) (float64, bool) { return w[g.Nodes[n].ID], true })
+	var ids []string
+	for _, n := range path {
+		ids = append(ids, g.Nodes[n].ID)
+	}
+	if total != 13 || !slices.Equal(ids, []string{"zlib-native.do_compile", "zlib-native.do_install", "installer-image.do_rootfs"}) {
+		t.Errorf("path %v total %v", ids, total)
+	}
+	// One file with no trailing newline does not glue its last line to the
+	// next file's first.
+	g, _ = ParseAll(strings.NewReader(`"x.do_a" -> "x.do_b"`), strings.NewReader(`"y.do_a" -> "y.do_b"`))
+	if len(g.Nodes) != 4 || g.Warnings != 0 {
+		t.Errorf("%d nodes, %d warnings", len(g.Nodes), g.Warnings)
+	}
+}

@@ -46,6 +46,7 @@
 //     format recorded in /work/shared/fixtures/bitbake-2.8 (errors on
 //     stderr, the rest on stdout);
 //   - buildstats are written in oe-core's format;
+//   - -g writes task-depends.dot and pn-buildlist (graph.go);
 //   - BB_SERVER_TIMEOUT keeps a "server" whose parse cache the next run
 //     reuses (0 parsed, N cached), as a memory-resident server does;
 //   - sstate: SSTATE_DIR, SSTATE_MIRRORS and setscene tasks for images'
@@ -169,6 +170,7 @@ func main() {
 	inv := invocation{Args: os.Args[1:], Machine: os.Getenv("MACHINE"), ServerTimeout: os.Getenv("BB_SERVER_TIMEOUT"), Dir: cwd}
 	var targets []string
 	task, kill := "", false
+	graphviz := false // -g: graph.go
 	for i := 1; i < len(os.Args); i++ {
 		switch a := os.Args[i]; a {
 		case "-m", "--kill-server":
@@ -178,6 +180,8 @@ func main() {
 			if i < len(os.Args) {
 				task = "do_" + strings.TrimPrefix(os.Args[i], "do_")
 			}
+		case "-g", "--graphviz":
+			graphviz = true
 		case "-k", "--continue", "-v", "--verbose":
 		default:
 			if strings.HasPrefix(a, "-") {
@@ -278,6 +282,13 @@ func main() {
 		os.Remove(serverFile)
 	}
 	defer record(inv, false)
+	if graphviz {
+		if err := writeGraph(cwd, recipes, targets, task); err != nil {
+			record(inv, false)
+			fail("%s", err)
+		}
+		return
+	}
 
 	var jobs []job
 	for _, t := range targets {
@@ -286,15 +297,7 @@ func main() {
 			record(inv, false)
 			fail("Nothing PROVIDES '%s'", t)
 		}
-		tasks := []string{"do_fetch", "do_compile", "do_install"}
-		if r.vars["IMAGE_FSTYPES"] != "" {
-			tasks = []string{"do_rootfs", "do_image_complete"}
-		}
-		tasks = append(tasks, "do_build")
-		if task != "" {
-			tasks = []string{task}
-		}
-		for _, tk := range tasks {
+		for _, tk := range recipeTasks(r, task) {
 			jobs = append(jobs, job{t, r.path, tk})
 		}
 	}

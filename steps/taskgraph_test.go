@@ -1,0 +1,149 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/standin"
+	"github.com/xtbuild/xtbuild/pipe"
+	"github.com/xtbuild/xtbuild/plan"
+	"github.com/xtbuild/xtbuild/report"
+)
+
+// stepWorld is a World after setupoe with a memory-resident server of 60 s
+// and the plan resolved, ready to run single steps.
+func stepWorld(t *testing.T, opts config.Options) (*standin.World, *pipe.Build) {
+	t.Helper()
+	w := newWorld(t, "")
+	f := filepath.Join(w.Work, "xtbuild.toml")
+	data, _ := os.ReadFile(f)
+	os.WriteFile(f, []byte(strings.Replace(string(data), "server_timeout = 0", "server_timeout = 60", 1)), 0o644)
+	e := w.Env(opts)
+	if err := SetupOE(context.Background(), e); err != nil {
+		t.Fatalf("%v\n%s", err, w.Out)
+	}
+	p, err := plan.Resolve(e.Config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Plan = p
+	t.Cleanup(func() { StopServer(context.Background(), e) })
+	return w, e
+}
+
+func planStep(t *testing.T, e *pipe.Build, name string) plan.Step {
+	t.Helper()
+	for _, s := range e.Plan.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no step %s", name)
+	return plan.Step{}
+}
+
+// After its build, a bitbake step runs `bitbake -g` with the same targets
+// on the same memory-resident server (nothing parsed again), keeps
+// task-depends.dot and pn-buildlist as taskgraph/<STEP>.*, and names its
+// worker next to its buildstats; the report then takes the critical path
+// from the graph instead of inferring it from timing.
+func TestBitbakeStepKeepsTaskGraphAndWorker(t *testing.T) {
+	w, e := stepWorld(t, config.Options{Worker: "worker-a"})
+	s := planStep(t, e, "dom0")
+	if _, err := BitbakeStep(s).Run(context.Background(), e); err != nil {
+		t.Fatalf("%v\n%s", err, w.Out)
+	}
+	calls := w.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("bitbake calls %v", calls)
+	}
+	args, _ := json.Marshal(calls[1]["args"])
+	if string(args) != `["-g","xenclient-dom0-image"]` || calls[1]["parsed"].(float64) != 0 || calls[1]["machine"] != "xenclient-dom0" {
+		t.Errorf("second call %v: want -g with the build's targets on the warm server", calls[1])
+	}
+	out := e.OutDir()
+	dot, err := os.ReadFile(TaskGraphPath(out, "dom0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipe := filepath.Join(e.Config.BuildDir(), "repos", "xenclient-oe", "recipes", "images", "xenclient-dom0-image.bb")
+	want := "digraph depends {\n" +
+		`"xenclient-dom0-image.do_build" [label="xenclient-dom0-image do_build\n:1.0-r0\n` + recipe + "\"]\n" +
+		`"xenclient-dom0-image.do_build" -> "xenclient-dom0-image.do_image_complete"` + "\n" +
+		`"xenclient-dom0-image.do_image_complete" [label="xenclient-dom0-image do_image_complete\n:1.0-r0\n` + recipe + "\"]\n" +
+		`"xenclient-dom0-image.do_image_complete" -> "xenclient-dom0-image.do_rootfs"` + "\n" +
+		`"xenclient-dom0-image.do_rootfs" [label="xenclient-dom0-image do_rootfs\n:1.0-r0\n` + recipe + "\"]\n" +
+		"}\n"
+	if string(dot) != want {
+		t.Errorf("task-depends.dot:\n%s\nwant:\n%s", dot, want)
+	}
+	if pn, _ := os.ReadFile(filepath.Join(out, TaskGraphDir, "dom0.pn-buildlist")); string(pn) != "xenclient-dom0-image\n" {
+		t.Errorf("pn-buildlist %q", pn)
+	}
+	if got := ReadWorker(out, "dom0"); got != "worker-a" {
+		t.Errorf("worker %q", got)
+	}
+	if log, _ := os.ReadFile(LogPath(e, "dom0")); !strings.Contains(string(log), "NOTE: Task dependencies saved to 'task-depends.dot'") {
+		t.Errorf("step log lacks the -g run:\n%s", log)
+	}
+
+	if err := Report(context.Background(), e, e.Plan); err != nil {
+		t.Fatal(err)
+	}
+	var r report.Report
+	data, _ := os.ReadFile(filepath.Join(out, ReportDir, "report.json"))
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Critical.Source != "task-depends.dot" || len(r.Critical.Tasks) != 3 || len(r.Workers) != 1 || r.Workers[0].Name != "worker-a" {
+		t.Errorf("report: critical path from %s over %d tasks, workers %+v", r.Critical.Source, len(r.Critical.Tasks), r.Workers)
+	}
+}
+
+// A failing -g is a warning: the step still succeeds and no stale graph of
+// an earlier run stays behind for the report.
+func TestTaskGraphFailureIsAWarning(t *testing.T) {
+	w, e := stepWorld(t, config.Options{})
+	s := planStep(t, e, "dom0")
+	if _, err := BitbakeStep(s).Run(context.Background(), e); err != nil {
+		t.Fatalf("%v\n%s", err, w.Out)
+	}
+	if _, err := os.Stat(TaskGraphPath(e.OutDir(), "dom0")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XTBUILD_FAKE_GRAPH_FAIL", "1")
+	if _, err := BitbakeStep(s).Run(context.Background(), e); err != nil {
+		t.Fatalf("a failed bitbake -g failed the step: %v", err)
+	}
+	if _, err := os.Stat(TaskGraphPath(e.OutDir(), "dom0")); !os.IsNotExist(err) {
+		t.Errorf("stale task graph kept: %v", err)
+	}
+	if !strings.Contains(w.Out.String(), "[dom0] WARNING: no task graph kept") {
+		t.Errorf("no warning:\n%s", w.Out)
+	}
+	host, _ := os.Hostname()
+	if got := ReadWorker(e.OutDir(), "dom0"); got != host {
+		t.Errorf("worker %q, want the host name %q", got, host)
+	}
+}
+
+// A failed build still gets its graph (the report explains failures); the
+// step's error stays the build's.
+func TestFailedBuildKeepsItsErrorAndGraph(t *testing.T) {
+	w, e := stepWorld(t, config.Options{})
+	t.Setenv("XTBUILD_FAKE_FAIL", "xenclient-dom0-image:do_rootfs")
+	_, err := BitbakeStep(planStep(t, e, "dom0")).Run(context.Background(), e)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "dom0" {
+		t.Fatalf("error %v\n%s", err, w.Out)
+	}
+	if _, err := os.Stat(TaskGraphPath(e.OutDir(), "dom0")); err != nil {
+		t.Error(err)
+	}
+}
