@@ -99,7 +99,6 @@ type Options struct {
 	Jobs     int    // XTBUILD_JOBS: parallel layer clones/fetches (0: default)
 	Against  string // XTBUILD_AGAINST: report regressions against this build dir
 	Listen   string // XTBUILD_LISTEN: address mirror:serve binds
-	Worker   string // XTBUILD_WORKER: the buildbot worker running this build (empty: this host)
 	Dir      string // XTBUILD_DIR: working directory of rebuild
 	CA       string // XTBUILD_CA: CA certificate that signed a provenance (rebuild)
 	Unsigned bool   // XTBUILD_UNSIGNED: rebuild accepts an unsigned provenance
@@ -133,7 +132,6 @@ var OptionVars = []struct{ Name, Doc string }{
 	{"XTBUILD_JOBS", "N: parallel layer clones and fetches (default 8)"},
 	{"XTBUILD_AGAINST", "DIR: build dir to compare the report against"},
 	{"XTBUILD_LISTEN", "ADDR: address mirror:serve listens on (default 127.0.0.1:8000)"},
-	{"XTBUILD_WORKER", "NAME: buildbot worker running the build, recorded with each step's buildstats (default: host name)"},
 	{"XTBUILD_DIR", "DIR: where rebuild recreates the build (default rebuild-<NAME>)"},
 	{"XTBUILD_CA", "FILE: CA certificate rebuild checks the provenance signature with (default signing.dev_ca_cert)"},
 	{"XTBUILD_UNSIGNED", "1: rebuild accepts a provenance without a valid signature"},
@@ -184,7 +182,6 @@ func LoadOptions(getenv Getenv) (Options, error) {
 	}
 	o.Against = getenv("XTBUILD_AGAINST")
 	o.Listen = getenv("XTBUILD_LISTEN")
-	o.Worker = getenv("XTBUILD_WORKER")
 	o.Dir = getenv("XTBUILD_DIR")
 	o.CA = getenv("XTBUILD_CA")
 	flag("XTBUILD_UNSIGNED", &o.Unsigned)
