@@ -246,6 +246,7 @@ type Buildbot struct {
 	TreeStableSeconds int               `range:"0,86400" toml:"tree_stable_seconds" doc:"Seconds to wait for pushes to settle before a build starts."`
 	ChangeHookAuth    string            `toml:"change_hook_auth" doc:"File with user:password protecting /change_hook (relative to the master dir)."`
 	ForceAuth         string            `toml:"force_auth" doc:"File with user:password lines (relative to the master dir) of who may log in to the web service and force, stop or rebuild builds; empty: nobody can."`
+	Xtbuild           string            `toml:"xtbuild" doc:"Absolute path of a prebuilt xtbuild on every worker, run as each step's command; empty: each build compiles ./xtbuild from the checked-out magefile (go run mage.go -compile)."`
 	Fanout            string            `toml:"fanout" doc:"auto, on or off: on generates a parent builder that fans the bitbake steps out to one builder each on any worker (docs/scale-out.md); auto is on with two or more workers."`
 	Env               map[string]string `toml:"env" doc:"Environment of every step, e.g. XTBUILD_LOCKED = \"1\"."`
 	Output            string            `toml:"output" doc:"Where buildbot:config writes master.cfg."`

@@ -68,6 +68,9 @@ func buildbotConfig(c *config.Config) (buildbot.Config, error) {
 		ForceAuthFile:      b.ForceAuth,
 		Fanout:             b.Fanout == "on" || (b.Fanout != "off" && len(b.Workers) >= 2),
 	}
+	if b.Xtbuild != "" {
+		bc.Compile, bc.Command = nil, []string{b.Xtbuild}
+	}
 	if c.Upload.Destination != "" {
 		bc.Upload = "upload"
 	}
