@@ -48,14 +48,21 @@ type bbMaster struct {
 	forceUser, forcePW string
 }
 
+// createMaster makes a master dir under root with the force_auth file.
+func createMaster(t *testing.T, root string) *bbMaster {
+	t.Helper()
+	m := &bbMaster{t: t, dir: filepath.Join(root, "master"), forceUser: "ada", forcePW: "forcepw"}
+	run(t, root, "buildbot", "create-master", "-r", "-q", m.dir)
+	os.WriteFile(filepath.Join(m.dir, "force.passwd"), []byte(m.forceUser+":"+m.forcePW+"\n"), 0o600)
+	return m
+}
+
 // startMaster writes cfg into a new master dir, starts the master and the
 // named workers (each in its own dir, all with password "workerpw") and
 // waits until every worker is connected.
 func startMaster(t *testing.T, root string, cfg Config, workers ...string) *bbMaster {
 	t.Helper()
-	m := &bbMaster{t: t, dir: filepath.Join(root, "master"), forceUser: "ada", forcePW: "forcepw"}
-	run(t, root, "buildbot", "create-master", "-r", "-q", m.dir)
-	os.WriteFile(filepath.Join(m.dir, "force.passwd"), []byte(m.forceUser+":"+m.forcePW+"\n"), 0o600)
+	m := createMaster(t, root)
 	cfg.ForceAuthFile = "force.passwd"
 	cfg.WorkerPort, cfg.WebPort = freePort(t), freePort(t)
 	cfg.Workers = nil
@@ -65,17 +72,27 @@ func startMaster(t *testing.T, root string, cfg Config, workers ...string) *bbMa
 	if err := Write(filepath.Join(m.dir, "master.cfg"), cfg); err != nil {
 		t.Fatal(err)
 	}
+	m.start(root, cfg.WorkerPort, cfg.WebPort, workers...)
+	return m
+}
+
+// start starts the master with the master.cfg in its dir and the named
+// workers (password "workerpw"), and waits until every worker is connected.
+func (m *bbMaster) start(root string, workerPort, webPort int, workers ...string) {
+	t := m.t
+	t.Helper()
 	if out, err := exec.Command("buildbot", "start", m.dir).CombinedOutput(); err != nil {
-		t.Fatalf("buildbot start: %v\n%s", err, out)
+		log, _ := os.ReadFile(filepath.Join(m.dir, "twistd.log"))
+		t.Fatalf("buildbot start: %v\n%s\n%s", err, out, log)
 	}
 	t.Cleanup(func() { exec.Command("buildbot", "stop", m.dir).Run() })
 	for _, w := range workers {
 		wd := filepath.Join(root, "worker-"+w)
-		run(t, root, "buildbot-worker", "create-worker", "-r", "-q", wd, fmt.Sprintf("127.0.0.1:%d", cfg.WorkerPort), w, "workerpw")
+		run(t, root, "buildbot-worker", "create-worker", "-r", "-q", wd, fmt.Sprintf("127.0.0.1:%d", workerPort), w, "workerpw")
 		run(t, root, "buildbot-worker", "start", wd)
 		t.Cleanup(func() { exec.Command("buildbot-worker", "stop", wd).Run() })
 	}
-	m.web = fmt.Sprintf("http://127.0.0.1:%d", cfg.WebPort)
+	m.web = fmt.Sprintf("http://127.0.0.1:%d", webPort)
 	m.api = m.web + "/api/v2"
 	waitUntil(t, 90*time.Second, "workers connected", func() bool {
 		var ws struct {
@@ -107,7 +124,6 @@ func startMaster(t *testing.T, root string, cfg Config, workers ...string) *bbMa
 	for _, b := range bs.Builders {
 		m.builders[b.BuilderID] = b.Name
 	}
-	return m
 }
 
 // force logs in with the force_auth user and forces a build of builder.
