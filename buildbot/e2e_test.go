@@ -22,29 +22,23 @@ import (
 // six independent images and dom0 after stubinitramfs.
 var fanoutSteps = []string{"installer", "stubinitramfs", "dom0", "uivm", "ndvm", "syncvm", "usbvm"}
 
-// TestFanoutBuildsOpenXTOnTwoWorkers is the fan-out as it runs for real:
-// the master.cfg that the compiled `xtbuild buildbot:config` writes, a real
-// buildbot master and two real workers on loopback, and the real xtbuild
-// targets in every step (setupoe from local git layers, step with the
-// stand-in bitbake, stage:*, sstate:publish, ship, sign, report). It
-// checks that both workers built images, that dom0 started only after
-// stubinitramfs finished and the final builder after every image (from
-// buildbot's API), that the final tree matches a one-host build of the
-// parent's lock byte for byte, and that this second build, in a fresh
-// build dir as the other worker, restored every sstate task from what the
-// fan-out published (100% sstate reuse in its report).
-func TestFanoutBuildsOpenXTOnTwoWorkers(t *testing.T) {
-	requireBuildbot(t)
-	if testing.Short() {
-		t.Skip("-short: skipping the two-worker fan-out of the OpenXT steps (real buildbot and xtbuild, about two minutes)")
-	}
-	for _, tool := range []string{"xorriso", "mkfs.fat", "mcopy", "mmd"} {
-		testenv.LookPath(t, tool, "xorriso dosfstools mtools")
-	}
-	t.Setenv("SOURCE_DATE_EPOCH", "")
-	os.Unsetenv("SOURCE_DATE_EPOCH")
+// rig is a config repository for the OpenXT steps with the stand-in
+// bitbake, a shared sstate dir and stage tree, and a real master (its
+// master.cfg written by the compiled `xtbuild buildbot:config`) with real
+// workers on loopback.
+type rig struct {
+	root, xt, record string
+	w                *standin.World
+	m                *bbMaster
+	env              map[string]string
+}
+
+// buildTools compiles the Mage targets the way a worker would (go run
+// mage.go -compile) and the stand-in bitbake.
+func buildTools(t *testing.T) (xt, fake string) {
+	t.Helper()
 	tools := t.TempDir()
-	xt := filepath.Join(tools, "xtbuild")
+	xt = filepath.Join(tools, "xtbuild")
 	compile := exec.Command("go", "run", "mage.go", "-compile", xt)
 	compile.Dir = ".."
 	if out, err := compile.CombinedOutput(); err != nil {
@@ -54,18 +48,24 @@ func TestFanoutBuildsOpenXTOnTwoWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return xt, fake
+}
 
-	root := t.TempDir()
+func newRig(t *testing.T, xt, fake, taskMS string, workers ...string) *rig {
+	t.Helper()
+	r := &rig{root: t.TempDir(), xt: xt}
+	root := r.root
 	shared, stage := filepath.Join(root, "sstate-shared"), filepath.Join(root, "stage")
 	os.MkdirAll(shared, 0o755)
 	m := createMaster(t, root)
 	workerPort, webPort := freePort(t), freePort(t)
-	record := filepath.Join(root, "bitbake-calls.jsonl")
-	env := map[string]string{
-		"XTBUILD_FAKE_BITBAKE": fake, "XTBUILD_FAKE_RECORD": record, "XTBUILD_FAKE_TASK_MS": "20",
+	r.record = filepath.Join(root, "bitbake-calls.jsonl")
+	r.env = map[string]string{
+		"XTBUILD_FAKE_BITBAKE": fake, "XTBUILD_FAKE_RECORD": r.record, "XTBUILD_FAKE_TASK_MS": taskMS,
 		"XTBUILD_STEPS": "setupoe,ship",
 	}
-	envTOML, _ := json.Marshal(env)
+	envTOML, _ := json.Marshal(r.env)
+	workersTOML, _ := json.Marshal(workers)
 	w := standin.NewWorld(t, fake, fmt.Sprintf(`
 [signing]
 prod_ca_cert = "keys/prod-cacert.pem"
@@ -85,15 +85,16 @@ sstate_publish = %q
 builder = "xt"
 config_repo = %q
 config_branch = "master"
-workers = ["w1", "w2"]
+workers = %s
 worker_password_env = "XT_TEST_WORKER_PW"
 worker_port = %d
 web_port = %d
 force_auth = "force.passwd"
+fanout = "on"
 output = %q
 xtbuild = %q
 env = %s
-`, w.Work, workerPort, webPort, filepath.Join(m.dir, "master.cfg"), xt,
+`, w.Work, workersTOML, workerPort, webPort, filepath.Join(m.dir, "master.cfg"), xt,
 		strings.NewReplacer(`":"`, `" = "`).Replace(string(envTOML)))
 	// ship pulls in every image of the profile and license.
 	toml, _ := os.ReadFile(filepath.Join(w.Work, "xtbuild.toml"))
@@ -109,11 +110,68 @@ env = %s
 	gen := exec.Command(xt, "buildbot:config")
 	gen.Dir = w.Work
 	gen.Env = append(os.Environ(), "XT_TEST_WORKER_PW=workerpw")
-	if out, err := gen.CombinedOutput(); err != nil || !strings.Contains(string(out), "fan-out over 2 workers") {
+	if out, err := gen.CombinedOutput(); err != nil || !strings.Contains(string(out), fmt.Sprintf("fan-out over %d workers", len(workers))) {
 		t.Fatalf("xtbuild buildbot:config: %v\n%s", err, out)
 	}
-	m.start(root, workerPort, webPort, "w1", "w2")
+	m.start(root, workerPort, webPort, workers...)
+	r.w, r.m = w, m
+	return r
+}
 
+// oneHost runs `xtbuild build` and `xtbuild sign` (what the single builder
+// runs) in a fresh clone of the config repository named dir, with extra
+// environment, and returns its build-output dir and wall time.
+func (r *rig) oneHost(t *testing.T, dir string, lock []byte, env ...string) (string, time.Duration) {
+	t.Helper()
+	d := filepath.Join(r.root, dir)
+	run(t, r.root, "git", "clone", "-q", r.w.Work, d)
+	if lock != nil {
+		os.WriteFile(filepath.Join(d, "xtbuild.lock"), lock, 0o644)
+	}
+	benv := append(os.Environ(), env...)
+	for k, v := range r.env {
+		benv = append(benv, k+"="+v)
+	}
+	start := time.Now()
+	for _, target := range []string{"build", "sign"} {
+		cmd := exec.Command(r.xt, target)
+		cmd.Dir, cmd.Env = d, benv
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: xtbuild %s: %v\n%s", dir, target, err, tail(string(out), 40))
+		}
+	}
+	return filepath.Join(d, "build-output", "openxt-dev-1-master"), time.Since(start)
+}
+
+func requireFanoutTools(t *testing.T) {
+	t.Helper()
+	requireBuildbot(t)
+	for _, tool := range []string{"xorriso", "mkfs.fat", "mcopy", "mmd"} {
+		testenv.LookPath(t, tool, "xorriso dosfstools mtools")
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "")
+	os.Unsetenv("SOURCE_DATE_EPOCH")
+}
+
+// TestFanoutBuildsOpenXTOnTwoWorkers is the fan-out as it runs for real:
+// the master.cfg that the compiled `xtbuild buildbot:config` writes, a real
+// buildbot master and two real workers on loopback, and the real xtbuild
+// targets in every step (setupoe from local git layers, step with the
+// stand-in bitbake, stage:*, sstate:publish, ship, sign, report). It
+// checks that both workers built images, that dom0 started only after
+// stubinitramfs finished and the final builder after every image (from
+// buildbot's API), that the final tree matches a one-host build of the
+// parent's lock byte for byte, and that this second build, in a fresh
+// build dir as the other worker, restored every sstate task from what the
+// fan-out published (100% sstate reuse in its report).
+func TestFanoutBuildsOpenXTOnTwoWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the two-worker fan-out of the OpenXT steps (real buildbot and xtbuild, about a minute and a half)")
+	}
+	requireFanoutTools(t)
+	xt, fake := buildTools(t)
+	r := newRig(t, xt, fake, "20", "w1", "w2")
+	m, record, root := r.m, r.record, r.root
 	start := time.Now()
 	calls0 := countLines(record)
 	m.force("xt")
@@ -166,27 +224,13 @@ env = %s
 	if builds["xt-final"].Worker == "w1" {
 		other = "w2"
 	}
-	second := filepath.Join(root, "second")
-	run(t, root, "git", "clone", "-q", w.Work, second)
 	lock, err := os.ReadFile(filepath.Join(m.dir, "fanout", "xt", "1", "xtbuild.lock"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(second, "xtbuild.lock"), lock, 0o644)
-	benv := append(os.Environ(), "XTBUILD_LOCKED=1", "XTBUILD_ID=1", "XTBUILD_WORKER="+other)
-	for k, v := range env {
-		benv = append(benv, k+"="+v)
-	}
 	before := countLines(record)
-	for _, target := range []string{"build", "sign"} {
-		cmd := exec.Command(xt, target)
-		cmd.Dir, cmd.Env = second, benv
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("second build: xtbuild %s: %v\n%s", target, err, tail(string(out), 40))
-		}
-	}
+	one, _ := r.oneHost(t, "second", lock, "XTBUILD_LOCKED=1", "XTBUILD_ID=1", "XTBUILD_WORKER="+other)
 	t.Logf("second build ran bitbake %d times", countLines(record)-before)
-	one := filepath.Join(second, "build-output", name)
 	same := func(rel string) {
 		t.Helper()
 		x, errA := os.ReadFile(filepath.Join(final, rel))
@@ -240,4 +284,34 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestFanoutWallTime measures the fan-out on one and on two workers, and a
+// one-host build, all from an empty sstate, with XTBUILD_FAKE_TASK_MS per
+// stand-in task (docs/scale-out.md has the figures). It only runs when
+// XTBUILD_MEASURE_FANOUT is set (to the task time in ms, e.g. 400).
+func TestFanoutWallTime(t *testing.T) {
+	taskMS := testenv.NeedEnv(t, "XTBUILD_MEASURE_FANOUT", "the stand-in task time in ms for the fan-out measurement, e.g. 400")
+	requireFanoutTools(t)
+	xt, fake := buildTools(t)
+	r1 := newRig(t, xt, fake, taskMS, "w1")
+	_, solo := r1.oneHost(t, "solo", nil, "XTBUILD_ID=1")
+	t.Logf("one host, xtbuild build+sign, task %s ms: %v", taskMS, solo.Round(100*time.Millisecond))
+	for _, workers := range [][]string{{"w1"}, {"w1", "w2"}} {
+		r := r1
+		if len(workers) > 1 {
+			r = newRig(t, xt, fake, taskMS, workers...)
+		}
+		start := time.Now()
+		r.m.force("xt")
+		builds := r.m.waitParent("xt", 1, 15*time.Minute)
+		if result(builds["xt"]) != 0 {
+			t.Fatalf("fan-out on %v failed: %+v", workers, builds)
+		}
+		var crit time.Duration
+		for _, s := range []string{"xt-stubinitramfs", "xt-dom0", "xt-final"} {
+			crit += time.Duration(*builds[s].CompleteAt-builds[s].StartedAt) * time.Second
+		}
+		t.Logf("fan-out on %d worker(s), task %s ms: %v (stubinitramfs+dom0+final builds: %v)", len(workers), taskMS, time.Since(start).Round(100*time.Millisecond), crit)
+	}
 }

@@ -217,6 +217,7 @@ func TestFanoutOnTwoWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the two-worker buildbot fan-out (about a minute)")
 	}
+	t.Parallel()
 	root := t.TempDir()
 	repo := filepath.Join(root, "xtbuild-config")
 	logPath := filepath.Join(root, "stand-in.log")

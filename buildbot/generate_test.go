@@ -133,8 +133,10 @@ func TestEndpointEscapesIPv6(t *testing.T) {
 // on the generated file: it executes the Python and builds every object.
 func TestGeneratedConfigPassesCheckconfig(t *testing.T) {
 	requireBuildbot(t)
+	t.Parallel()
 	for name, cfg := range map[string]Config{"single": openxtConfig(), "fanout": fanoutConfig()} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			for _, f := range []string{"changehook.passwd", "force.passwd"} {
 				if err := os.WriteFile(filepath.Join(dir, f), []byte("poller:secret\n"), 0o600); err != nil {

@@ -30,6 +30,7 @@ func freePort6(t *testing.T) int {
 // 500), the REST API, and no force build without a login.
 func TestMasterStartsOnIPv6(t *testing.T) {
 	requireBuildbot(t)
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "master")
 	run(t, filepath.Dir(dir), "buildbot", "create-master", "-r", "-q", dir)
 	os.WriteFile(filepath.Join(dir, "force.passwd"), []byte("# who may force builds\nada:forcepw\n"), 0o600)
