@@ -140,6 +140,9 @@ func (c *Config) validate() error {
 	}
 	seen := map[string]bool{"checkout": true, "compile": true, "lock": true, "report": true,
 		"stage:get": true, "stage:put": true, "stage:collect": true, "sstate:publish": true}
+	if c.Fanout {
+		seen["final"] = true // the final builder is <builder>-final
+	}
 	all := slices.Clone(c.Steps)
 	for _, t := range []string{c.Sign, c.Upload} {
 		if t != "" {

@@ -172,6 +172,7 @@ func TestGenerateRejects(t *testing.T) {
 		{"bad listen", func(c *Config) { c.Listen = "127.0.0.1 x" }, "not an IP address"},
 		{"fanout kind", func(c *Config) { c.Fanout = true; c.Steps[1].Kind = "" }, "is not setup, parallel or final"},
 		{"fanout final dep", func(c *Config) { c.Fanout = true; c.Steps[1].Depends = []string{"ship"} }, "only a parallel step"},
+		{"fanout step named final", func(c *Config) { c.Fanout = true; c.Steps[1].Name = "final" }, "listed twice"},
 		{"fanout cycle", func(c *Config) { c.Fanout = true; c.Steps[1].Depends = []string{"dom0"} }, "dependency cycle"},
 		{"bad env", func(c *Config) { c.Env = map[string]string{"A-B": "1"} }, "not a variable name"},
 		{"no workers", func(c *Config) { c.Workers = nil }, "at least one worker"},
