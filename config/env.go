@@ -27,6 +27,7 @@ var EnvOverrides = []EnvOverride{
 	{"XTBUILD_DOWNLOADS", "paths.downloads", func(c *Config, v string) error { c.Paths.Downloads = v; return nil }},
 	{"XTBUILD_SSTATE_DIR", "paths.sstate", func(c *Config, v string) error { c.Paths.Sstate = v; return nil }},
 	{"XTBUILD_UPLOAD_DESTINATION", "upload.destination", func(c *Config, v string) error { c.Upload.Destination = v; return nil }},
+	{"XTBUILD_FANOUT_STAGE", "fanout.stage", func(c *Config, v string) error { c.Fanout.Stage = v; return nil }},
 	{"XTBUILD_OFFLINE", "mirrors.offline", func(c *Config, v string) error { return setBool(&c.Mirrors.Offline, v) }},
 }
 

@@ -68,6 +68,10 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`cfg.toml:2: steps.dom0.depends[1]: depends on unknown step "nope" (known: copy, dom0, installer, license, ndvm, package-index, setupoe, ship, stubinitramfs, syncvm, uivm, usbvm)`}},
 		{"dependency cycle", "[steps.stubinitramfs]\ndepends = [\"dom0\"]\n",
 			[]string{`cfg.toml:2: steps.stubinitramfs.depends: dependency cycle: stubinitramfs -> dom0 -> stubinitramfs`}},
+		{"relative stage", "[fanout]\nstage = \"stage\"\n",
+			[]string{`cfg.toml:2: fanout.stage: "stage": want a clean absolute directory every worker mounts, such as /srv/xtbuild-stage`}},
+		{"unclean stage", "[fanout]\nstage = \"/srv/../stage\"\n",
+			[]string{`cfg.toml:2: fanout.stage: "/srv/../stage": want a clean absolute directory every worker mounts, such as /srv/xtbuild-stage`}},
 		{"escaping relative path", "[paths]\nbuild_dir = \"../../etc\"\n",
 			[]string{`cfg.toml:2: paths.build_dir: relative path "../../etc" escapes its base directory; use an absolute path`}},
 		{"escaping layer path", "[[layer]]\nname = \"a\"\nurl = \"/a\"\nbranch = \"m\"\npath = \"../../x\"\n",
@@ -125,13 +129,16 @@ func TestStepOverrideMergesKeyByKey(t *testing.T) {
 }
 
 func TestEnvOverrides(t *testing.T) {
-	env := map[string]string{"XTBUILD_ID": "42", "XTBUILD_STEPS": "dom0, uivm", "XTBUILD_THREADS": "16", "XTBUILD_BRANCH": "stable-9"}
+	env := map[string]string{"XTBUILD_ID": "42", "XTBUILD_STEPS": "dom0, uivm", "XTBUILD_THREADS": "16", "XTBUILD_BRANCH": "stable-9", "XTBUILD_FANOUT_STAGE": "/srv/stage"}
 	c, err := Parse("cfg.toml", []byte("[build]\nid = \"1\"\nthreads = 4\n"), "/srv", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Build.ID != "42" || c.Build.Threads != 16 || strings.Join(c.Build.Steps, ",") != "dom0,uivm" || c.Build.Branch != "stable-9" {
 		t.Errorf("overrides not applied: %+v", c.Build)
+	}
+	if c.Fanout.Stage != "/srv/stage" {
+		t.Errorf("fanout.stage %q", c.Fanout.Stage)
 	}
 	// openxt layers follow the overridden branch.
 	if l, _ := c.Layer("xenclient-oe"); l.Branch != "stable-9" {
@@ -183,6 +190,21 @@ func TestOptions(t *testing.T) {
 		return ""
 	}); err == nil || !strings.Contains(err.Error(), "XTBUILD_LOCKED: not a boolean") {
 		t.Errorf("bad option error = %v", err)
+	}
+}
+
+// XTBUILD_WORKER names the worker; without it the host name does.
+func TestWorkerOption(t *testing.T) {
+	o, err := LoadOptions(func(k string) string { return map[string]string{"XTBUILD_WORKER": " worker-2 "}[k] })
+	if err != nil || o.Worker != "worker-2" || o.WorkerName() != "worker-2" {
+		t.Errorf("options %+v, %v", o, err)
+	}
+	host, _ := os.Hostname()
+	if o, _ := LoadOptions(func(string) string { return "" }); o.WorkerName() != host || host == "" {
+		t.Errorf("default worker %q, host %q", o.WorkerName(), host)
+	}
+	if _, err := LoadOptions(func(k string) string { return map[string]string{"XTBUILD_WORKER": "a/b"}[k] }); err == nil || !strings.Contains(err.Error(), "XTBUILD_WORKER") {
+		t.Errorf("worker with a slash: %v", err)
 	}
 }
 

@@ -121,11 +121,20 @@ func adopt(ctx context.Context, b *pipe.Build, what string, pick func(published 
 	if err != nil {
 		return err
 	}
-	var ordered []string
+	// A step already done here with this config and lock (built here, or
+	// restored earlier) is not fetched again.
+	var ordered, here []string
 	for _, s := range b.Plan.Steps {
-		if slices.Contains(want, s.Name) {
+		switch {
+		case !slices.Contains(want, s.Name):
+		case !b.Options.Force && stampValid(c, s.Name, stampKey(c, s)):
+			here = append(here, s.Name)
+		default:
 			ordered = append(ordered, s.Name)
 		}
+	}
+	if len(here) > 0 {
+		b.Term.Printf("%s: already done here: %s", what, strings.Join(here, ", "))
 	}
 	if len(ordered) == 0 {
 		b.Term.Printf("%s: nothing to restore", what)

@@ -120,11 +120,22 @@ func TestFanOutBuildMatchesOneHostBuild(t *testing.T) {
 
 	// Worker a builds the images that need nothing but setupoe.
 	a, bw := f.worker("a"), f.worker("b")
+	if err := pipeline.Fetch(ctx, bw, "dom0"); err == nil || !strings.Contains(err.Error(), "needs stubinitramfs, not published") {
+		t.Errorf("get for dom0 before stubinitramfs is published: %v", err)
+	}
 	f.run(a, "installer", "stubinitramfs", "uivm", "ndvm")
 	for _, s := range []string{"installer", "stubinitramfs", "uivm", "ndvm"} {
 		if err := pipeline.Publish(ctx, a, s); err != nil {
 			t.Fatalf("put %s: %v\n%s", s, err, f.w.Out)
 		}
+	}
+	// stage:get on a worker that built every published step fetches nothing.
+	mark := f.w.Out.Len()
+	if err := pipeline.Fetch(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.w.Out.String()[mark:]; !strings.Contains(got, "stage:get: nothing to restore") || strings.Contains(got, "restored:") {
+		t.Errorf("get on worker a:\n%s", got)
 	}
 	// dom0 reads stubinitramfs's image from the deploy dir (the stand-in
 	// fails without it, and its bytes are an input of dom0's): worker b

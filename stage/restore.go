@@ -72,26 +72,44 @@ func Restore(ctx context.Context, b *pipe.Build, steps []string, meta Meta) ([]*
 		if err := restoreStep(ctx, b, filepath.Join(stepsDir, ix.Step), ix, bases); err != nil {
 			return nil, err
 		}
-		for _, a := range ix.Artifacts {
-			if rel, ok := strings.CutPrefix(a.Path, AreaDeploy+"/"); ok {
-				if prev := deployFrom[rel]; prev != nil && prev.sha(a.Path) != a.SHA256 {
+		for _, p := range ix.paths() {
+			if rel, ok := strings.CutPrefix(p, AreaDeploy+"/"); ok {
+				if prev := deployFrom[rel]; prev != nil && prev.sha(p) != ix.sha(p) {
 					b.Log.Warn("stage: deploy file held by two steps with different content; the later one is kept", "file", rel, "earlier", prev.Step, "later", ix.Step)
 				}
 				deployFrom[rel] = ix
 			}
 		}
-		b.Term.Printf("stage: %s (built by worker %s) restored: %d files verified", ix.Step, ix.Worker, len(ix.Artifacts))
+		b.Term.Printf("stage: %s (built by worker %s) restored: %d files verified", ix.Step, ix.Worker, len(ix.Artifacts)+len(ix.Same))
 	}
 	return ixs, nil
 }
 
+// sha is the sha256 of staged path p, held or an alias.
 func (ix *Index) sha(p string) string {
+	for _, a := range ix.Same {
+		if a.Path == p {
+			p = a.As
+		}
+	}
 	for _, a := range ix.Artifacts {
 		if a.Path == p {
 			return a.SHA256
 		}
 	}
 	return ""
+}
+
+// paths lists every staged path, held files and aliases.
+func (ix *Index) paths() []string {
+	var out []string
+	for _, a := range ix.Artifacts {
+		out = append(out, a.Path)
+	}
+	for _, a := range ix.Same {
+		out = append(out, a.Path)
+	}
+	return out
 }
 
 // checkIndex refuses an index whose paths leave their areas, and outputs
@@ -110,6 +128,15 @@ func checkIndex(ix *Index) error {
 			return fmt.Errorf("stage: step %s: %s has no sha256", ix.Step, a.Path)
 		}
 		held[a.Path] = a
+	}
+	for _, a := range ix.Same {
+		area, rel, _ := strings.Cut(a.Path, "/")
+		if area != AreaDeploy || cleanRel(rel) != nil {
+			return fmt.Errorf("stage: step %s: alias %q is not a clean path under deploy/", ix.Step, a.Path)
+		}
+		if _, ok := held[a.As]; !ok {
+			return fmt.Errorf("stage: step %s: alias %s names %s, which the step does not hold", ix.Step, a.Path, a.As)
+		}
 	}
 	for _, o := range ix.Outputs {
 		h, ok := held[AreaOut+"/"+o.Path]
@@ -168,6 +195,29 @@ func restoreStep(ctx context.Context, b *pipe.Build, dir string, ix *Index, base
 			return fmt.Errorf("stage %s: %s has sha256 %s (%d bytes) in the stage, its index says %s (%d bytes); not restored",
 				ix.Step, p.a.Path, sums[i], sizes[i], p.a.SHA256, p.a.Size)
 		}
+	}
+	// Aliases: a local link (or copy) of the verified file.
+	tmpOf := map[string]string{}
+	for _, p := range ps {
+		tmpOf[p.a.Path] = p.tmp
+	}
+	for _, al := range ix.Same {
+		_, rel, _ := strings.Cut(al.Path, "/")
+		dst, err := inside(bases[AreaDeploy], rel)
+		if err != nil {
+			return fmt.Errorf("stage %s: restore %s: %w", ix.Step, al.Path, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".xtbuild-stage")
+		os.Remove(tmp)
+		if err := os.Link(tmpOf[al.As], tmp); err != nil {
+			if err := atomicfile.CopyNew(ctx, tmpOf[al.As], tmp, 0o644); err != nil {
+				return fmt.Errorf("stage %s: %w", ix.Step, err)
+			}
+		}
+		ps = append(ps, pending{tmp: tmp, dst: dst})
 	}
 	for _, p := range ps {
 		if err := atomicfile.Install(p.tmp, p.dst, 0o644); err != nil {

@@ -62,6 +62,16 @@ type Index struct {
 	// Outputs are the step's entries of the build's manifest.json, as the
 	// worker recorded them (paths relative to build-output/<NAME>).
 	Outputs []manifest.Artifact `json:"outputs"`
+	// Same lists deploy files with the bytes of a file the step directory
+	// holds (an image in DEPLOY_DIR is the file raw/ links to): they are
+	// stored once and restored as a local link or copy of it.
+	Same []Alias `json:"same,omitempty"`
+}
+
+// Alias is a staged path whose bytes are those of the held file As.
+type Alias struct {
+	Path string `json:"path"`
+	As   string `json:"as"`
 }
 
 // Meta is what the caller knows about the build: the hashes of its config
@@ -143,6 +153,9 @@ func sameOutputs(a, b *Index) bool {
 			}
 			out = append(out, f.Path+" "+f.SHA256)
 		}
+		for _, a := range ix.Same {
+			out = append(out, a.Path+" = "+ix.sha(a.As))
+		}
 		sort.Strings(out)
 		return out
 	}
@@ -186,12 +199,20 @@ func Publish(ctx context.Context, b *pipe.Build, s plan.Step, meta Meta) error {
 		return fmt.Errorf("stage: step %s at %s was published by worker %s from this lock with other artifacts (the step is not reproducible, or its outputs changed); XTBUILD_FORCE=1 replaces it",
 			s.Name, filepath.Join(stepsDir, s.Name), old.Worker)
 	default:
-		aside := filepath.Join(stepsDir, "."+s.Name+".replaced")
+		// Replaced: the old directory moves aside and comes back if the
+		// new one cannot be published.
+		final, aside := filepath.Join(stepsDir, s.Name), filepath.Join(stepsDir, "."+s.Name+".replaced")
 		os.RemoveAll(aside)
-		if err := os.Rename(filepath.Join(stepsDir, s.Name), aside); err != nil {
+		if err := os.Rename(final, aside); err != nil {
 			return fmt.Errorf("stage: move the old %s aside: %w", s.Name, err)
 		}
-		defer os.RemoveAll(aside)
+		defer func() {
+			if _, err := os.Stat(filepath.Join(final, IndexFile)); err != nil {
+				os.RemoveAll(final)
+				os.Rename(aside, final)
+			}
+			os.RemoveAll(aside)
+		}()
 	}
 
 	// The upload mechanism publishes a directory: make one of hard links
@@ -277,6 +298,7 @@ func gather(ctx context.Context, b *pipe.Build, s plan.Step, meta Meta) (*Index,
 			return nil, nil, fmt.Errorf("stage %s: %w", s.Name, err)
 		}
 	}
+	var deployPaths []string
 	if s.Kind == config.KindBitbake {
 		dep := bbconf.BuildDirs(b.Config).Deploy
 		df, err := deployFiles(dep, s)
@@ -286,6 +308,7 @@ func gather(ctx context.Context, b *pipe.Build, s plan.Step, meta Meta) (*Index,
 		for rel, src := range df {
 			staged := AreaDeploy + "/" + rel
 			add(staged, src)
+			deployPaths = append(deployPaths, staged)
 			// Deploy files are usually the very inodes raw/ links to: their
 			// hash is the manifest entry's.
 			var reuse *manifest.Artifact
@@ -314,6 +337,24 @@ func gather(ctx context.Context, b *pipe.Build, s plan.Step, meta Meta) (*Index,
 	for i, a := range hashed {
 		a.Path = toHash[i]
 		known[toHash[i]] = a
+	}
+	// A deploy file with the bytes of an output is stored once.
+	held := map[string]string{} // size and sha256 -> out/ path
+	for p, a := range known {
+		if strings.HasPrefix(p, AreaOut+"/") {
+			k := fmt.Sprint(a.Size, a.SHA256)
+			if q, ok := held[k]; !ok || p < q {
+				held[k] = p
+			}
+		}
+	}
+	sort.Strings(deployPaths)
+	for _, p := range deployPaths {
+		a := known[p]
+		if as, ok := held[fmt.Sprint(a.Size, a.SHA256)]; ok {
+			ix.Same = append(ix.Same, Alias{Path: p, As: as})
+			delete(known, p)
+		}
 	}
 	for _, a := range known {
 		ix.Artifacts = append(ix.Artifacts, a)

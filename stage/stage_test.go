@@ -33,7 +33,7 @@ type built struct {
 	stage string
 }
 
-func newBuilt(t *testing.T, stageDir string) *built {
+func newBuilt(t testing.TB, stageDir string) *built {
 	t.Helper()
 	if stageDir == "" {
 		stageDir = filepath.Join(t.TempDir(), "stage")
@@ -77,6 +77,13 @@ func (bt *built) image(content string) {
 	os.MkdirAll(filepath.Dir(raw), 0o755)
 	os.Remove(raw)
 	os.Link(real, raw)
+	bt.record()
+}
+
+// record writes dom0's buildstats and manifest entry, as the step does.
+func (bt *built) record() {
+	out := bt.b.OutDir()
+	raw := filepath.Join(out, "raw", "dom0-rootfs.ext3.gz")
 	bs := filepath.Join(out, "buildstats", "dom0", "20261205120000", "xenclient-dom0-image-1.0-r0")
 	os.MkdirAll(bs, 0o755)
 	os.WriteFile(filepath.Join(bs, "do_rootfs"), []byte("Status: PASSED\n"), 0o644)
@@ -108,7 +115,7 @@ func TestPutHoldsStepOutputsBuildstatsAndDeployFiles(t *testing.T) {
 	for _, a := range ix.Artifacts {
 		paths = append(paths, a.Path)
 	}
-	want := "deploy/images/xenclient-dom0/xenclient-dom0-image-licences.csv deploy/images/xenclient-dom0/xenclient-dom0-image-xenclient-dom0.ext3.gz " +
+	want := "deploy/images/xenclient-dom0/xenclient-dom0-image-licences.csv " +
 		"out/buildstats/dom0/20261205120000/xenclient-dom0-image-1.0-r0/do_rootfs out/raw/dom0-rootfs.ext3.gz"
 	if strings.Join(paths, " ") != want {
 		t.Errorf("staged %v\nwant %s", paths, want)
@@ -116,10 +123,12 @@ func TestPutHoldsStepOutputsBuildstatsAndDeployFiles(t *testing.T) {
 	if ix.Worker != "w1" || ix.LockHash != lock1 || len(ix.Outputs) != 1 || ix.Outputs[0].Path != "raw/dom0-rootfs.ext3.gz" {
 		t.Errorf("index %+v", ix)
 	}
-	// The link name holds the image itself, not a link.
-	st, err := os.Lstat(filepath.Join(bt.stepDir(), "deploy/images/xenclient-dom0/xenclient-dom0-image-xenclient-dom0.ext3.gz"))
-	if err != nil || !st.Mode().IsRegular() {
-		t.Errorf("staged link name: %v %v", st, err)
+	// The image's link name in DEPLOY_DIR is the raw/ file: stored once.
+	if len(ix.Same) != 1 || ix.Same[0] != (stage.Alias{Path: "deploy/images/xenclient-dom0/xenclient-dom0-image-xenclient-dom0.ext3.gz", As: "out/raw/dom0-rootfs.ext3.gz"}) {
+		t.Errorf("aliases %+v", ix.Same)
+	}
+	if _, err := os.Lstat(filepath.Join(bt.stepDir(), "deploy/images/xenclient-dom0/xenclient-dom0-image-xenclient-dom0.ext3.gz")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the image is stored twice: %v", err)
 	}
 	// Nothing but the step directory and its lock file in the stage.
 	ents, _ := os.ReadDir(filepath.Dir(bt.stepDir()))
@@ -226,7 +235,7 @@ func TestPutRefusesEscapes(t *testing.T) {
 }
 
 // restoreInto restores dom0 into a second build dir sharing bt's stage.
-func restoreInto(t *testing.T, bt *built, lock string, steps ...string) (*built, error) {
+func restoreInto(t testing.TB, bt *built, lock string, steps ...string) (*built, error) {
 	t.Helper()
 	other := newBuilt(t, bt.stage)
 	os.RemoveAll(other.b.OutDir())
@@ -293,5 +302,9 @@ func TestRestoreRefusesMixedLocksAndPathsLeavingTheBuild(t *testing.T) {
 	os.WriteFile(idx, []byte(strings.Replace(string(data), `"out/raw/dom0-rootfs.ext3.gz"`, `"out/../../../evil"`, 1)), 0o644)
 	if _, err := restoreInto(t, bt, lock1, "dom0"); err == nil || !strings.Contains(err.Error(), "not a clean relative path") {
 		t.Fatalf("climbing index: %v", err)
+	}
+	os.WriteFile(idx, []byte(strings.Replace(string(data), `"as": "out/raw/dom0-rootfs.ext3.gz"`, `"as": "out/raw/other"`, 1)), 0o644)
+	if _, err := restoreInto(t, bt, lock1, "dom0"); err == nil || !strings.Contains(err.Error(), "which the step does not hold") {
+		t.Fatalf("alias of nothing: %v", err)
 	}
 }
