@@ -97,8 +97,10 @@ func serviceEnv() []string {
 }
 
 // waitListening dials addr (HOST:PORT or unix://path) until it accepts,
-// alive reports the server gone, or the timeout passes.
-func waitListening(ctx context.Context, addr string, timeout time.Duration, alive func() error) error {
+// alive reports the server gone, or the timeout passes. hello is written
+// before closing a probe connection, so the server sees a client that
+// greets and leaves rather than a broken one.
+func waitListening(ctx context.Context, addr string, hello string, timeout time.Duration, alive func() error) error {
 	network, a := "tcp", addr
 	if p, ok := strings.CutPrefix(addr, "unix://"); ok {
 		network, a = "unix", p
@@ -108,6 +110,10 @@ func waitListening(ctx context.Context, addr string, timeout time.Duration, aliv
 		d := net.Dialer{Timeout: time.Second}
 		conn, err := d.DialContext(ctx, network, a)
 		if err == nil {
+			if hello != "" {
+				conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				conn.Write([]byte(hello))
+			}
 			conn.Close()
 			return nil
 		}

@@ -374,6 +374,10 @@ func TestRealHashserv(t *testing.T) {
 	if _, err := os.Stat(h.Database); err != nil {
 		t.Errorf("database: %v", err)
 	}
+	// The readiness probe greets as a client does: no server traceback.
+	if strings.Contains(logs.String(), "Traceback") {
+		t.Errorf("server logged a traceback:\n%s", logs)
+	}
 	if _, err := net.Dial("tcp", bind); err == nil {
 		t.Error("still listening after stop")
 	}
@@ -415,5 +419,12 @@ else:
 	}
 	if _, err := os.Stat(p.pidFile()); err == nil {
 		t.Errorf("pid file %s left", p.pidFile())
+	}
+	// Nothing but the database and its log beside it (--stop logs there too).
+	ents, _ := os.ReadDir(filepath.Dir(p.Database))
+	for _, e := range ents {
+		if n := e.Name(); n != "prserv.sqlite3" && n != "prserv.sqlite3.log" {
+			t.Errorf("stray file %s beside the database", n)
+		}
 	}
 }

@@ -107,7 +107,9 @@ func (h Hashserv) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	if err := waitListening(ctx, h.Bind, 60*time.Second, gone); err != nil {
+	// The protocol greeting of every release's clients: bitbake-hashserv
+	// 1.46 logs a traceback for a connection that closes without it.
+	if err := waitListening(ctx, h.Bind, "OEHASHEQUIV 1.1\n\n", 60*time.Second, gone); err != nil {
 		if !ended {
 			h.stop(cmd, exited)
 			<-copied

@@ -70,7 +70,9 @@ func (p PRServ) Args(v Version, action string) ([]string, error) {
 	}
 	bin := filepath.Join(p.BitbakeDir, "bin", "bitbake-prserv")
 	if action == "--stop" {
-		return []string{bin, "--stop", "--host", ip, "--port", port}, nil
+		// --log too: the script opens its log before acting, else
+		// prserv.log in the working directory.
+		return []string{bin, "--stop", "--host", ip, "--port", port, "--log", p.logFile()}, nil
 	}
 	if p.Database == "" || !filepath.IsAbs(p.Database) {
 		return nil, fmt.Errorf("prserv.database %q: an absolute path is needed", p.Database)
@@ -176,7 +178,7 @@ func (p PRServ) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := waitListening(ctx, p.Bind, 60*time.Second, gone); err != nil {
+	if err := waitListening(ctx, p.Bind, "", 60*time.Second, gone); err != nil {
 		if ctx.Err() == nil {
 			err = fmt.Errorf("prserv: %w", err)
 		} else {

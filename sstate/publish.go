@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
 )
@@ -88,27 +89,65 @@ func Publish(ctx context.Context, src, dst string, log *slog.Logger) (Result, er
 	if err := os.MkdirAll(da, 0o755); err != nil {
 		return res, fmt.Errorf("sstate publish: %w", err)
 	}
-	for _, rel := range files {
-		if err := ctx.Err(); err != nil {
+	// Signature files first, then objects, so an object never appears
+	// before its .siginfo; within each phase a few copies at once overlap
+	// their fsyncs.
+	split := sort.Search(len(files), func(i int) bool { return !isSig(files[i]) })
+	for _, phase := range [][]string{files[:split], files[split:]} {
+		if err := publishAll(ctx, sa, da, phase, &res, log); err != nil {
 			return res, err
-		}
-		n, st, err := publishOne(ctx, filepath.Join(sa, rel), filepath.Join(da, rel))
-		if err != nil {
-			return res, fmt.Errorf("publish %s: %w", rel, err)
-		}
-		switch st {
-		case copied:
-			res.Copied++
-			res.Bytes += n
-			log.Debug("sstate published", "file", rel, "bytes", n)
-		case present:
-			res.Present++
-		case conflict:
-			res.Conflicts++
-			log.Warn("sstate object already published with a different size; left alone", "file", rel, "dest", filepath.Join(da, rel))
 		}
 	}
 	return res, nil
+}
+
+// parallelCopies bounds the copies one publisher runs at once.
+const parallelCopies = 4
+
+// publishAll publishes files with a few workers; the first error stops it.
+func publishAll(ctx context.Context, src, dst string, files []string, res *Result, log *slog.Logger) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan string)
+	for range min(parallelCopies, len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rel := range next {
+				n, st, err := publishOne(ctx, filepath.Join(src, rel), filepath.Join(dst, rel))
+				if err != nil {
+					cancel(fmt.Errorf("publish %s: %w", rel, err))
+					continue
+				}
+				mu.Lock()
+				switch st {
+				case copied:
+					res.Copied++
+					res.Bytes += n
+					log.Debug("sstate published", "file", rel, "bytes", n)
+				case present:
+					res.Present++
+				case conflict:
+					res.Conflicts++
+					log.Warn("sstate object already published with a different size; left alone", "file", rel, "dest", filepath.Join(dst, rel))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, rel := range files {
+		select {
+		case next <- rel:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
 }
 
 // list returns the sstate files under dir, relative, signature files first

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -254,4 +255,89 @@ func keys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// BenchmarkPublish publishes 200 objects of 256 KiB (50 MiB) into an empty
+// directory: copy, fsync, re-read and hash, link.
+func BenchmarkPublish(b *testing.B) {
+	src := b.TempDir()
+	files := map[string][]byte{}
+	for i := 0; i < 200; i++ {
+		files[objName(hashOf(i), "package")] = bytes.Repeat([]byte{byte(i)}, 256<<10)
+	}
+	for name, data := range files {
+		p := filepath.Join(src, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, data, 0o644)
+	}
+	b.SetBytes(200 * 256 << 10)
+	for i := 0; i < b.N; i++ {
+		dst := filepath.Join(b.TempDir(), "shared")
+		if res, err := Publish(context.Background(), src, dst, quiet); err != nil || res.Copied != 200 {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+}
+
+// TestMain lets the test binary act as a separate publisher process
+// (XTBUILD_TEST_PUBLISH="src\ndst"), as two workers' sstate:publish are.
+func TestMain(m *testing.M) {
+	if v := os.Getenv("XTBUILD_TEST_PUBLISH"); v != "" {
+		src, dst, _ := strings.Cut(v, "\n")
+		res, err := Publish(context.Background(), src, dst, quiet)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%d %d %d\n", res.Copied, res.Present, res.Conflicts)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Two publisher processes racing over the same objects: each file copied
+// by exactly one of them, all whole.
+func TestPublishTwoProcesses(t *testing.T) {
+	root := t.TempDir()
+	dst := filepath.Join(root, "shared")
+	srcA, srcB := filepath.Join(root, "a"), filepath.Join(root, "b")
+	writeTree(t, srcA, objects(0, 40))
+	writeTree(t, srcB, objects(0, 40)) // the same build on two workers
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for _, src := range []string{srcA, srcB} {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "XTBUILD_TEST_PUBLISH="+src+"\n"+dst)
+		out := &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	copiedTotal, presentTotal := 0, 0
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("publisher %d: %v\n%s", i, err, outs[i])
+		}
+		var c, p, x int
+		fmt.Sscan(outs[i].String(), &c, &p, &x)
+		if x != 0 {
+			t.Errorf("publisher %d: %d conflicts", i, x)
+		}
+		copiedTotal += c
+		presentTotal += p
+	}
+	if copiedTotal != 80 || presentTotal != 80 {
+		t.Errorf("copied %d, present %d: want each of the 80 files copied once and found once", copiedTotal, presentTotal)
+	}
+	got := readTree(t, dst)
+	for n, b := range objects(0, 40) {
+		if !bytes.Equal(got[n], b) {
+			t.Errorf("%s differs", n)
+		}
+	}
+	if len(got) != 80 {
+		t.Errorf("%d files, want 80", len(got))
+	}
 }

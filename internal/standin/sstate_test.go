@@ -1,16 +1,19 @@
 package standin
 
 import (
-	"net/http"
+	"context"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/xtbuild/xtbuild/internal/testenv"
+	"github.com/xtbuild/xtbuild/mirror"
+	"github.com/xtbuild/xtbuild/report"
 )
 
 // sstateWorld is one set of layers with build dirs that share them, as
@@ -92,10 +95,35 @@ func taskStats(t *testing.T, dir string) []string {
 	return names
 }
 
+// sstateReuse is what the report (report.Generate) counts from the
+// buildstats of dir's last run.
+func sstateReuse(t *testing.T, dir string) report.SstateSummary {
+	t.Helper()
+	runs, _ := filepath.Glob(filepath.Join(dir, "tmp", "buildstats", "*"))
+	if len(runs) == 0 {
+		t.Fatal("no buildstats")
+	}
+	r, err := report.Generate(context.Background(), report.Options{Title: "t", HistoryDir: t.TempDir(),
+		Buildstats: []report.StepBuildstats{{Step: "demo", Dir: runs[len(runs)-1]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Sstate
+}
+
+func names(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func sameDeploy(t *testing.T, a, b map[string]string) {
 	t.Helper()
 	if len(a) != len(b) || len(a) == 0 {
-		t.Fatalf("deploy dirs differ: %d vs %d files", len(a), len(b))
+		t.Fatalf("deploy dirs differ: %d vs %d files: %v vs %v", len(a), len(b), names(a), names(b))
 	}
 	for k, v := range a {
 		if b[k] != v {
@@ -105,7 +133,8 @@ func sameDeploy(t *testing.T, a, b map[string]string) {
 }
 
 // A built image task leaves its object in SSTATE_DIR in oe-core's layout;
-// another build dir restores it from SSTATE_MIRRORS (file:// and http://)
+// another build dir restores it from SSTATE_MIRRORS (file://, and http://
+// from mirror:serve's handler)
 // as a setscene task with the same deploy bytes; a changed input misses.
 func TestStandInSstateMirror(t *testing.T) {
 	w := newSstateWorld(t)
@@ -128,6 +157,9 @@ func TestStandInSstateMirror(t *testing.T) {
 		t.Errorf("first build tasks: %s", got)
 	}
 	want := deployed(t, a)
+	if r := sstateReuse(t, a); r.Reused != 0 || r.Real != 1 {
+		t.Errorf("report of the first build: %+v, want 1 real do_image_complete", r)
+	}
 
 	// zstd itself must read the object: a real .tar.zst.
 	zstd := testenv.LookPath(t, "zstd", "zstd")
@@ -136,16 +168,27 @@ func TestStandInSstateMirror(t *testing.T) {
 		t.Errorf("zstd | tar: %v\n%s", err, list)
 	}
 
-	srv := httptest.NewServer(http.FileServer(http.Dir(shared)))
+	// The shared dir served over HTTP by mirror:serve's read-only handler.
+	h, err := mirror.NewHandler(shared, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	for _, tc := range []struct{ name, mirror string }{
 		{"file", "file://.* file://" + shared + "/PATH"},
 		{"http", "file://.* " + srv.URL + "/PATH;downloadfilename=PATH"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "file" {
+				// do_build a second after the restore: an image deployed
+				// again there would add a newer timestamped file.
+				t.Setenv("XTBUILD_FAKE_TASK_MS", "1100")
+			}
 			own := filepath.Join(w.root, "own-"+tc.name)
 			b, out := w.build("b-"+tc.name, "SSTATE_DIR = \""+own+"\"\nSSTATE_MIRRORS = \"file://.* file:///nonexistent/PATH \\n "+tc.mirror+" \\n\"\n")
-			if !strings.Contains(out, "Sstate summary: Wanted 1 Local 0 Mirrors 1 Missed 0 Current 0 (100% match, 100% complete)") ||
+			if !strings.Contains(out, "Sstate summary: Wanted 1 Local 0 Mirrors 1 Missed 0 Current 0 (100% match, 100% complete)") || strings.Contains(out, "WARNING") ||
 				!strings.Contains(out, "NOTE: Running setscene task 1 of 1 (") || strings.Contains(out, "do_rootfs") {
 				t.Errorf("restore output:\n%s", out)
 			}
@@ -156,6 +199,9 @@ func TestStandInSstateMirror(t *testing.T) {
 				t.Errorf("restored build tasks: %s", got)
 			}
 			sameDeploy(t, want, deployed(t, b))
+			if r := sstateReuse(t, b); r.Reused != 1 || r.Real != 0 || r.Ratio != 1 {
+				t.Errorf("report of the restored build: %+v, want 100%% reuse", r)
+			}
 			if got := objects(t, own); len(got) != 1 || got[0] != objs[0] {
 				t.Errorf("object not fetched into SSTATE_DIR: %q", got)
 			}

@@ -220,6 +220,12 @@ func (s *sstate) setscene(jobs []job, recipes map[string]recipe, machine, tmpdir
 // packs that into its object and installs from the object; any other task
 // deploys directly.
 func (sc *scene) deploy(j job, r recipe, machine, tmpdir string, write func(tmpdir string)) {
+	if j.task == "do_build" && r.vars["IMAGE_FSTYPES"] != "" {
+		// An image deploys in do_image_complete (restored or built); a
+		// second deploy at do_build would add a newer timestamped file
+		// after a restore, so a restored build would differ from a built one.
+		return
+	}
 	if !sstateTask(r, j.task) {
 		write(tmpdir)
 		return
