@@ -147,3 +147,41 @@ func TestFailedBuildKeepsItsErrorAndGraph(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Steps run by two workers (as XTBUILD_WORKER names them on a fanned-out
+// build) give a report with a band per worker, and the critical path comes
+// from the two steps' graphs merged.
+func TestReportHasABandPerWorker(t *testing.T) {
+	w, e := stepWorld(t, config.Options{Worker: "worker-a"})
+	if _, err := BitbakeStep(planStep(t, e, "stubinitramfs")).Run(context.Background(), e); err != nil {
+		t.Fatalf("%v\n%s", err, w.Out)
+	}
+	e.Options.Worker = "worker-b"
+	if _, err := BitbakeStep(planStep(t, e, "dom0")).Run(context.Background(), e); err != nil {
+		t.Fatalf("%v\n%s", err, w.Out)
+	}
+	if err := Report(context.Background(), e, e.Plan); err != nil {
+		t.Fatal(err)
+	}
+	var r report.Report
+	data, _ := os.ReadFile(filepath.Join(e.OutDir(), ReportDir, "report.json"))
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Workers) != 2 || r.Workers[0].Name != "worker-a" || r.Workers[1].Name != "worker-b" ||
+		strings.Join(r.Workers[1].Steps, ",") != "dom0" || r.Workers[1].FirstLane != r.Workers[0].Lanes {
+		t.Errorf("workers %+v", r.Workers)
+	}
+	if r.Critical.Source != "task-depends.dot" || len(r.Warnings) != 0 {
+		t.Errorf("critical path from %s, warnings %q", r.Critical.Source, r.Warnings)
+	}
+	for _, tk := range r.Tasks {
+		if want := map[string]string{"stubinitramfs": "worker-a", "dom0": "worker-b"}[tk.Step]; tk.Worker != want {
+			t.Errorf("task %s %s of step %s on %q", tk.PF, tk.Task, tk.Step, tk.Worker)
+		}
+	}
+	page, _ := os.ReadFile(filepath.Join(e.OutDir(), ReportDir, "index.html"))
+	if !strings.Contains(string(page), ">worker worker-b: dom0, 3 tasks, up to 1 in parallel</text>") {
+		t.Error("page lacks worker-b's band")
+	}
+}
