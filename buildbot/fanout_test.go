@@ -318,11 +318,11 @@ func TestFanoutOnTwoWorkers(t *testing.T) {
 			t.Errorf("step %s started at %d, before %s ended at %d", dep[0], stepAt[dep[0]][0], dep[1], stepAt[dep[1]][1])
 		}
 	}
-	// Each step builder ran stage:get, sstate:publish, stage:put; the final
+	// Each step builder ran stage:getfor, sstate:publish, stage:put; the final
 	// builder stage:collect, license, sign, report.
 	sort.Strings(runs)
 	want := []string{"report", "sign", "sstate:publish", "sstate:publish", "sstate:publish", "sstate:publish",
-		"stage:collect", "stage:get", "stage:get", "stage:get", "stage:get",
+		"stage:collect", "stage:getfor a", "stage:getfor b", "stage:getfor c", "stage:getfor d",
 		"stage:put a", "stage:put b", "stage:put c", "stage:put d"}
 	if !slices.Equal(runs, want) {
 		t.Errorf("targets run: %q\nwant %q", runs, want)

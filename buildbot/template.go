@@ -341,7 +341,7 @@ c['builders'] = [
 
 f = util.BuildFactory()
 prepare_child(f)
-f.addStep(target('stage:get', {{py (argv $.Command "stage:get")}}, env=child_env))
+f.addStep(target('stage:getfor', {{py (argv $.Command "stage:getfor" .Name)}}, env=child_env))
 f.addStep(target({{py .Name}}, {{py (argv $.Command .Args)}}, env=child_env))
 f.addStep(target('sstate:publish', {{py (argv $.Command "sstate:publish")}}, env=child_env))
 f.addStep(target('stage:put', {{py (argv $.Command "stage:put" .Name)}}, env=child_env))
