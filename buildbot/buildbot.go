@@ -1,6 +1,10 @@
-// Package buildbot generates a buildbot master.cfg whose builder runs
-// xtbuild's Mage targets as one ShellCommand each, and whose change hook
-// accepts the changes the poller (package poller) posts.
+// Package buildbot generates a buildbot master.cfg that runs xtbuild's Mage
+// targets as one ShellCommand each, and whose change hook accepts the
+// changes the poller (package poller) posts. It has two shapes: a single
+// builder running every step in order on one worker, and a fan-out
+// (Config.Fanout) where a parent builder triggers one builder per bitbake
+// step, level by level along the step graph, on any worker, and a final
+// builder assembles the result (docs/scale-out.md).
 package buildbot
 
 import (
@@ -8,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,11 +40,15 @@ type Config struct {
 	// Command is the prefix every target is appended to: ["./xtbuild"] or
 	// ["go", "run", "mage.go"].
 	Command []string
-	// Steps are the Mage targets, one ShellCommand each, in order.
-	Steps []string
+	// Steps are run in order, one ShellCommand each (Command + Args). In a
+	// fan-out their Kind says which builder runs them.
+	Steps []Step
 	// Sign and Upload are the targets run after the steps; an empty string
 	// leaves the step out.
 	Sign, Upload string
+	// Fanout generates the parent/step/final builders instead of one
+	// builder (docs/scale-out.md).
+	Fanout bool
 	// Env is set on every command: the XTBUILD_* options.
 	Env map[string]string
 	// BuildNumberEnv, if set, names a variable that gets the build number.
@@ -64,21 +73,55 @@ type Config struct {
 	// ChangeHookAuthFile, if set, protects /change_hook with HTTP basic auth
 	// from a "user:password" file (absolute or relative to the master dir).
 	ChangeHookAuthFile string
+	// ForceAuthFile, if set, names a "user:password" file (absolute or
+	// relative to the master dir) of the users who may log in to the web
+	// service and force, stop or rebuild builds. Without it nobody can:
+	// every control endpoint of the REST API answers 403.
+	ForceAuthFile string
 	// PBChangeUser and PBChangePassword, if set, add a PBChangeSource on the
 	// worker port for the unmodified contrib git_buildbot.py.
 	PBChangeUser, PBChangePassword string
 }
 
+// Step kinds: where a fan-out runs a step. The single builder runs them
+// all in order.
+const (
+	// Setup steps (setupoe) run in the parent and again in every step and
+	// final builder before anything else, from the parent's lock.
+	Setup = "setup"
+	// Parallel steps (bitbake) get a builder of their own each.
+	Parallel = "parallel"
+	// Final steps (license, ship, ...) run in the final builder after
+	// stage:collect.
+	Final = "final"
+)
+
+// Step is one ShellCommand.
+type Step struct {
+	// Name is the buildbot step (and, for Parallel steps, builder suffix).
+	Name string
+	// Args follow Command: ["setupoe"], ["step", "dom0"].
+	Args []string
+	// Kind is Setup, Parallel or Final.
+	Kind string
+	// Depends lists the Parallel steps a Parallel step needs.
+	Depends []string
+}
+
 // Worker is one buildbot worker's credentials.
 type Worker struct {
 	Name, Password string
-	// MaxBuilds caps parallel builds on it (default 1: one bitbake at a time).
+	// MaxBuilds caps parallel builds on it (default 1: one bitbake at a
+	// time). In a fan-out it is the count of the worker's "bitbake" lock,
+	// which step and final builds hold; parent builds, which only wait for
+	// others, do not count.
 	MaxBuilds int
 }
 
 var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
 )
 
 func (c *Config) validate() error {
@@ -95,18 +138,54 @@ func (c *Config) validate() error {
 	if len(c.Steps) == 0 {
 		errs = append(errs, errors.New("at least one step is required"))
 	}
-	seen := map[string]bool{"checkout": true, "compile": true}
-	for _, s := range append(slices.Clone(c.Steps), c.Sign, c.Upload) {
-		if s == "" {
-			continue
+	seen := map[string]bool{"checkout": true, "compile": true, "lock": true, "report": true,
+		"stage:getfor": true, "stage:put": true, "stage:collect": true, "sstate:publish": true}
+	if c.Fanout {
+		seen["final"] = true // the final builder is <builder>-final
+	}
+	all := slices.Clone(c.Steps)
+	for _, t := range []string{c.Sign, c.Upload} {
+		if t != "" {
+			all = append(all, Step{Name: t, Kind: Final})
 		}
-		if strings.ContainsAny(s, " \t\n") || strings.HasPrefix(s, "-") {
-			errs = append(errs, fmt.Errorf("step %q: not a Mage target name", s))
+	}
+	kind := map[string]string{}
+	for _, s := range all {
+		if !nameRE.MatchString(s.Name) {
+			errs = append(errs, fmt.Errorf("step %q: use letters, digits, . _ -", s.Name))
 		}
-		if seen[s] {
-			errs = append(errs, fmt.Errorf("step %q: listed twice", s))
+		for _, a := range s.Args {
+			if a == "" || strings.ContainsAny(a, " \t\n") || strings.HasPrefix(a, "-") {
+				errs = append(errs, fmt.Errorf("step %q: argument %q is not a Mage target or step name", s.Name, a))
+			}
 		}
-		seen[s] = true
+		if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("step %q: listed twice", s.Name))
+		}
+		seen[s.Name] = true
+		kind[s.Name] = s.Kind
+		if c.Fanout && s.Kind != Setup && s.Kind != Parallel && s.Kind != Final {
+			errs = append(errs, fmt.Errorf("step %q: kind %q is not setup, parallel or final", s.Name, s.Kind))
+		}
+	}
+	if c.Fanout {
+		n := 0
+		for _, s := range c.Steps {
+			if s.Kind == Parallel {
+				n++
+			}
+			for _, d := range s.Depends {
+				if kind[d] != Parallel || s.Kind != Parallel {
+					errs = append(errs, fmt.Errorf("step %q: depends on %q: only a parallel step may depend on another parallel step", s.Name, d))
+				}
+			}
+		}
+		if n == 0 {
+			errs = append(errs, errors.New("a fan-out needs at least one parallel step"))
+		}
+		if _, err := Levels(c.Steps); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(c.Workers) == 0 {
 		errs = append(errs, errors.New("at least one worker is required"))
@@ -123,6 +202,9 @@ func (c *Config) validate() error {
 	}
 	if c.BuildNumberEnv != "" && !envRE.MatchString(c.BuildNumberEnv) {
 		errs = append(errs, fmt.Errorf("build number env %q: not a variable name", c.BuildNumberEnv))
+	}
+	if c.Listen != "" && net.ParseIP(c.Listen) == nil && !hostRE.MatchString(c.Listen) {
+		errs = append(errs, fmt.Errorf("listen %q: not an IP address or host name", c.Listen))
 	}
 	if (c.PBChangeUser == "") != (c.PBChangePassword == "") {
 		errs = append(errs, errors.New("PB change source needs both user and password"))
@@ -151,7 +233,12 @@ func Generate(c Config) ([]byte, error) {
 		c.WebPort = 8010
 	}
 	if c.URL == "" {
-		c.URL = fmt.Sprintf("http://%s:%d/", c.Listen, c.WebPort)
+		c.URL = fmt.Sprintf("http://%s/", net.JoinHostPort(c.Listen, fmt.Sprint(c.WebPort)))
+	}
+	for i := range c.Steps {
+		if len(c.Steps[i].Args) == 0 {
+			c.Steps[i].Args = []string{c.Steps[i].Name}
+		}
 	}
 	if c.StepTimeout == 0 {
 		c.StepTimeout = 2 * time.Hour
@@ -161,11 +248,90 @@ func Generate(c Config) ([]byte, error) {
 			c.Workers[i].MaxBuilds = 1
 		}
 	}
+	levels, _ := Levels(c.Steps)
 	var b bytes.Buffer
-	if err := masterTmpl.Execute(&b, c); err != nil {
+	if err := masterTmpl.Execute(&b, view{Config: c, Levels: levels}); err != nil {
 		return nil, fmt.Errorf("render master.cfg: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// view is what the template sees.
+type view struct {
+	Config
+	// Levels are the fan-out's trigger rounds: the Parallel steps whose
+	// dependencies all lie in earlier rounds.
+	Levels [][]Step
+}
+
+// Levels groups the Parallel steps into trigger rounds: round 0 holds the
+// steps without dependencies, round n those whose deepest dependency is in
+// round n-1. Steps keep their order within a round.
+func Levels(steps []Step) ([][]Step, error) {
+	byName := map[string]Step{}
+	for _, s := range steps {
+		if s.Kind == Parallel {
+			byName[s.Name] = s
+		}
+	}
+	depth := map[string]int{}
+	var visit func(n string, path []string) (int, error)
+	visit = func(n string, path []string) (int, error) {
+		if d, ok := depth[n]; ok {
+			return d, nil
+		}
+		if slices.Contains(path, n) {
+			return 0, fmt.Errorf("dependency cycle: %s -> %s", strings.Join(path, " -> "), n)
+		}
+		d := 0
+		for _, dep := range byName[n].Depends {
+			if _, ok := byName[dep]; !ok {
+				continue // reported by validate
+			}
+			dd, err := visit(dep, append(path, n))
+			if err != nil {
+				return 0, err
+			}
+			d = max(d, dd+1)
+		}
+		depth[n] = d
+		return d, nil
+	}
+	var levels [][]Step
+	for _, s := range steps {
+		if s.Kind != Parallel {
+			continue
+		}
+		d, err := visit(s.Name, nil)
+		if err != nil {
+			return nil, err
+		}
+		for len(levels) <= d {
+			levels = append(levels, nil)
+		}
+		levels[d] = append(levels[d], s)
+	}
+	return levels, nil
+}
+
+// argv appends args (strings or string lists) to prefix.
+func argv(prefix []string, args ...any) []string {
+	out := slices.Clone(prefix)
+	for _, a := range args {
+		switch x := a.(type) {
+		case string:
+			out = append(out, x)
+		case []string:
+			out = append(out, x...)
+		}
+	}
+	return out
+}
+
+// endpoint is a Twisted server endpoint string; colons in the interface
+// (an IPv6 address) must be escaped or Twisted splits on them.
+func endpoint(port int, iface string) string {
+	return fmt.Sprintf("tcp:%d:interface=%s", port, strings.ReplaceAll(iface, ":", `\:`))
 }
 
 // Write renders master.cfg to path atomically, mode 0600 (it holds the
@@ -203,8 +369,18 @@ func py(v any) (string, error) {
 }
 
 var masterTmpl = template.Must(template.New("master.cfg").Funcs(template.FuncMap{
-	"py":      py,
-	"argv":    func(prefix []string, target string) []string { return append(slices.Clone(prefix), target) },
+	"py":       py,
+	"argv":     argv,
+	"endpoint": endpoint,
+	"kind": func(steps []Step, kind string) []Step {
+		var out []Step
+		for _, s := range steps {
+			if s.Kind == kind {
+				out = append(out, s)
+			}
+		}
+		return out
+	},
 	"seconds": func(d time.Duration) int64 { return int64(d / time.Second) },
 	"sortedKeys": func(m map[string]string) []string {
 		keys := make([]string, 0, len(m))

@@ -113,7 +113,7 @@ func TestPollerToBuildbot(t *testing.T) {
 		ConfigRepo:         repo,
 		ConfigBranch:       "master",
 		Command:            []string{"sh", "./xtbuild-standin.sh"},
-		Steps:              steps,
+		Steps:              []Step{{Name: "setupoe"}, {Name: "dom0"}, {Name: "installer"}},
 		Sign:               "sign",
 		Upload:             "upload",
 		Env:                map[string]string{"XTBUILD_RELEASE": "1", "XTBUILD_STANDIN_LOG": standInLog, "XTBUILD_STANDIN_DIR": root},

@@ -15,7 +15,7 @@ type Config struct {
 	Layers    []Layer           `toml:"layer" doc:"Layer repositories, in BBLAYERS order. A [[layer]] list in your file replaces the profile's list."`
 	Steps     map[string]Step   `toml:"steps" doc:"Step definitions, keyed by step name. Keys you set are merged into the profile's step of that name; a new name adds a step."`
 	Boards    map[string]Board  `toml:"boards" doc:"Target board profiles: a MACHINE, an image and the layers and tools it needs."`
-	Buildbot  Buildbot          `toml:"buildbot" doc:"The buildbot master configuration buildbot:config generates (one builder running the steps)."`
+	Buildbot  Buildbot          `toml:"buildbot" doc:"The buildbot master configuration buildbot:config generates: one builder running the steps, or a fan-out over several workers (docs/scale-out.md)."`
 	HashServ  HashServ          `toml:"hashserv" doc:"The hashserv target: BitBake's own bitbake-hashserv (hash equivalence server) from the cloned bitbake, shared by workers through mirrors.hashserve."`
 	PRServ    PRServ            `toml:"prserv" doc:"The prserv target: BitBake's own bitbake-prserv (PR server) from the cloned bitbake, shared by workers through mirrors.prserv."`
 	ACMs      []ACM             `toml:"acm" doc:"License-walled files (Intel SINIT ACMs) that must be dropped into the mirror by hand."`
@@ -245,6 +245,9 @@ type Buildbot struct {
 	URL               string            `toml:"url" doc:"The master's public URL (default http://listen:web_port/)."`
 	TreeStableSeconds int               `range:"0,86400" toml:"tree_stable_seconds" doc:"Seconds to wait for pushes to settle before a build starts."`
 	ChangeHookAuth    string            `toml:"change_hook_auth" doc:"File with user:password protecting /change_hook (relative to the master dir)."`
+	ForceAuth         string            `toml:"force_auth" doc:"File with user:password lines (relative to the master dir) of who may log in to the web service and force, stop or rebuild builds; empty: nobody can."`
+	Xtbuild           string            `toml:"xtbuild" doc:"Absolute path of a prebuilt xtbuild on every worker, run as each step's command; empty: each build compiles ./xtbuild from the checked-out magefile (go run mage.go -compile)."`
+	Fanout            string            `toml:"fanout" doc:"auto, on or off: on generates a parent builder that fans the bitbake steps out to one builder each on any worker (docs/scale-out.md); auto is on with two or more workers."`
 	Env               map[string]string `toml:"env" doc:"Environment of every step, e.g. XTBUILD_LOCKED = \"1\"."`
 	Output            string            `toml:"output" doc:"Where buildbot:config writes master.cfg."`
 }

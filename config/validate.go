@@ -101,6 +101,7 @@ func validate(c *Config, file string, kl keyLines, env map[string]string) Errors
 	v.validateSteps(c)
 	v.validateSigning(c.Signing)
 	v.validateUpload(c.Upload)
+	v.validateBuildbot(c.Buildbot)
 	v.validateFanout(c.Fanout)
 	for i, line := range c.LocalConf.Extra {
 		key := fmt.Sprintf("local_conf.extra[%d]", i)
