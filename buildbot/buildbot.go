@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -335,7 +336,7 @@ func endpoint(port int, iface string) string {
 }
 
 // Write renders master.cfg to path atomically, mode 0600 (it holds the
-// worker passwords).
+// worker passwords), and the minimal web plugin beside it (WriteWebPlugin).
 func Write(path string, c Config) error {
 	data, err := Generate(c)
 	if err != nil {
@@ -344,7 +345,7 @@ func Write(path string, c Config) error {
 	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("write master config: %w", err)
 	}
-	return nil
+	return WriteWebPlugin(filepath.Dir(path))
 }
 
 // py renders a Go value as a Python literal. JSON strings, numbers and

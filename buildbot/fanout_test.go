@@ -81,7 +81,7 @@ func startMaster(t *testing.T, root string, cfg Config, workers ...string) *bbMa
 func (m *bbMaster) start(root string, workerPort, webPort int, workers ...string) {
 	t := m.t
 	t.Helper()
-	if out, err := exec.Command("buildbot", "start", m.dir).CombinedOutput(); err != nil {
+	if out, err := masterCommand(m.dir, "start").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(m.dir, "twistd.log"))
 		t.Fatalf("buildbot start: %v\n%s\n%s", err, out, log)
 	}

@@ -127,7 +127,9 @@ func TestPollerToBuildbot(t *testing.T) {
 	if err := Write(filepath.Join(masterDir, "master.cfg"), cfg); err != nil {
 		t.Fatal(err)
 	}
-	run(t, root, "buildbot", "start", masterDir)
+	if out, err := masterCommand(masterDir, "start").CombinedOutput(); err != nil {
+		t.Fatalf("buildbot start: %v\n%s", err, out)
+	}
 	t.Cleanup(func() { exec.Command("buildbot", "stop", masterDir).Run() })
 	run(t, root, "buildbot-worker", "create-worker", "-r", "-q", workerDir, fmt.Sprintf("127.0.0.1:%d", workerPort), "w1", "workerpw")
 	run(t, root, "buildbot-worker", "start", workerDir)

@@ -42,7 +42,7 @@ func TestMasterStartsOnIPv6(t *testing.T) {
 	if err := Write(filepath.Join(dir, "master.cfg"), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("buildbot", "start", dir).CombinedOutput(); err != nil {
+	if out, err := masterCommand(dir, "start").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "twistd.log"))
 		t.Fatalf("buildbot start: %v\n%s\ntwistd.log:\n%s", err, out, log)
 	}

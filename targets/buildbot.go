@@ -38,6 +38,7 @@ func BuildbotConfig(ctx context.Context) error {
 			shape = "fan-out over " + fmt.Sprint(len(bc.Workers)) + " workers"
 		}
 		b.Term.Printf("wrote %s (builder %s, %d steps, %s)", out, bc.Builder, len(bc.Steps), shape)
+		b.Term.Printf("wrote %s (web plugin; without buildbot-www start the master with PYTHONPATH=%[1]s)", filepath.Join(filepath.Dir(out), buildbot.WebPluginDir))
 		return nil
 	})
 }
