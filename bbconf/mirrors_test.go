@@ -60,12 +60,20 @@ sstate = ["http://sstate.lan/scarthgap", "http://mirror.lan:8000/sstate", "file:
 [mirrors]
 sstate = ["file:///srv/sstate/", "https://sstate.example.org/scarthgap", "http://x.example.org/sstate/PATH;downloadfilename=PATH"]
 hashserve = "hashserv.example.org:8686"
-hashserve_upstream = "wss://hashserv.yoctoproject.org/ws"
 prserv = "localhost:0"
 `, []string{"file://.* file:///srv/sstate/PATH \\n \\",
 			"file://.* https://sstate.example.org/scarthgap/PATH;downloadfilename=PATH \\n \\",
 			"file://.* http://x.example.org/sstate/PATH;downloadfilename=PATH \\n \\",
 			`BB_SIGNATURE_HANDLER = "OEEquivHash"`}, nil},
+		// BB_HASHSERVE_UPSTREAM feeds BitBake's own local server only
+		// (hashserve = "auto"), from 1.50 on.
+		{"auto-hashserve-upstream", `
+[build]
+release = "scarthgap"
+[mirrors]
+hashserve = "auto"
+hashserve_upstream = "wss://hashserv.yoctoproject.org/ws"
+`, []string{`BB_HASHSERVE = "auto"`, `BB_HASHSERVE_UPSTREAM = "wss://hashserv.yoctoproject.org/ws"`, `BB_SIGNATURE_HANDLER = "OEEquivHash"`}, nil},
 		{"scarthgap", `
 [build]
 release = "scarthgap"

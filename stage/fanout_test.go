@@ -116,7 +116,7 @@ func TestFanOutBuildMatchesOneHostBuild(t *testing.T) {
 	// The one-host build; its setupoe writes the lock every worker builds from.
 	solo := f.w.Env(config.Options{Worker: "solo"})
 	f.run(solo, "ship")
-	images := len(f.w.Calls())
+	images := len(f.w.Builds())
 
 	// Worker a builds the images that need nothing but setupoe.
 	a, bw := f.worker("a"), f.worker("b")
@@ -148,11 +148,11 @@ func TestFanOutBuildMatchesOneHostBuild(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(bbconf.BuildDirs(bw.Config).Deploy, stubRel)); err != nil || len(want) == 0 || !bytes.Equal(got, want) {
 		t.Fatalf("stubdomain initramfs on worker b: %v (%d bytes, want %d)", err, len(got), len(want))
 	}
-	before := len(f.w.Calls())
+	before := len(f.w.Builds())
 	if got := statuses(f.run(bw, "dom0", "syncvm", "usbvm")); !strings.Contains(got, "stubinitramfs=done earlier dom0=ok") {
 		t.Errorf("worker b: %s", got)
 	}
-	if n := len(f.w.Calls()) - before; n != 3 {
+	if n := len(f.w.Builds()) - before; n != 3 {
 		t.Errorf("worker b ran bitbake %d times for three images", n)
 	}
 	for _, s := range []string{"dom0", "syncvm", "usbvm"} {
@@ -160,7 +160,7 @@ func TestFanOutBuildMatchesOneHostBuild(t *testing.T) {
 			t.Fatalf("put %s: %v\n%s", s, err, f.w.Out)
 		}
 	}
-	if n := len(f.w.Calls()) - images; n != images {
+	if n := len(f.w.Builds()) - images; n != images {
 		t.Errorf("the fan-out ran bitbake %d times, the one-host build %d", n, images)
 	}
 	// Without the restored deploy file dom0 cannot build: get is needed.

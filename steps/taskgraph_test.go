@@ -53,9 +53,11 @@ func planStep(t *testing.T, e *pipe.Build, name string) plan.Step {
 // task-depends.dot and pn-buildlist as taskgraph/<STEP>.*, and names its
 // worker next to its buildstats; the report then takes the critical path
 // from the graph instead of inferring it from timing.
+//
+// (installer: dom0 needs stubinitramfs's image in the deploy dir.)
 func TestBitbakeStepKeepsTaskGraphAndWorker(t *testing.T) {
 	w, e := stepWorld(t, config.Options{Worker: "worker-a"})
-	s := planStep(t, e, "dom0")
+	s := planStep(t, e, "installer")
 	if _, err := BitbakeStep(s).Run(context.Background(), e); err != nil {
 		t.Fatalf("%v\n%s", err, w.Out)
 	}
@@ -64,32 +66,32 @@ func TestBitbakeStepKeepsTaskGraphAndWorker(t *testing.T) {
 		t.Fatalf("bitbake calls %v", calls)
 	}
 	args, _ := json.Marshal(calls[1]["args"])
-	if string(args) != `["-g","xenclient-dom0-image"]` || calls[1]["parsed"].(float64) != 0 || calls[1]["machine"] != "xenclient-dom0" {
+	if string(args) != `["-g","xenclient-installer-image"]` || calls[1]["parsed"].(float64) != 0 || calls[1]["machine"] != "openxt-installer" {
 		t.Errorf("second call %v: want -g with the build's targets on the warm server", calls[1])
 	}
 	out := e.OutDir()
-	dot, err := os.ReadFile(TaskGraphPath(out, "dom0"))
+	dot, err := os.ReadFile(TaskGraphPath(out, "installer"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	recipe := filepath.Join(e.Config.BuildDir(), "repos", "xenclient-oe", "recipes", "images", "xenclient-dom0-image.bb")
+	recipe := filepath.Join(e.Config.BuildDir(), "repos", "xenclient-oe", "recipes", "images", "xenclient-installer-image.bb")
 	want := "digraph depends {\n" +
-		`"xenclient-dom0-image.do_build" [label="xenclient-dom0-image do_build\n:1.0-r0\n` + recipe + "\"]\n" +
-		`"xenclient-dom0-image.do_build" -> "xenclient-dom0-image.do_image_complete"` + "\n" +
-		`"xenclient-dom0-image.do_image_complete" [label="xenclient-dom0-image do_image_complete\n:1.0-r0\n` + recipe + "\"]\n" +
-		`"xenclient-dom0-image.do_image_complete" -> "xenclient-dom0-image.do_rootfs"` + "\n" +
-		`"xenclient-dom0-image.do_rootfs" [label="xenclient-dom0-image do_rootfs\n:1.0-r0\n` + recipe + "\"]\n" +
+		`"xenclient-installer-image.do_build" [label="xenclient-installer-image do_build\n:1.0-r0\n` + recipe + "\"]\n" +
+		`"xenclient-installer-image.do_build" -> "xenclient-installer-image.do_image_complete"` + "\n" +
+		`"xenclient-installer-image.do_image_complete" [label="xenclient-installer-image do_image_complete\n:1.0-r0\n` + recipe + "\"]\n" +
+		`"xenclient-installer-image.do_image_complete" -> "xenclient-installer-image.do_rootfs"` + "\n" +
+		`"xenclient-installer-image.do_rootfs" [label="xenclient-installer-image do_rootfs\n:1.0-r0\n` + recipe + "\"]\n" +
 		"}\n"
 	if string(dot) != want {
 		t.Errorf("task-depends.dot:\n%s\nwant:\n%s", dot, want)
 	}
-	if pn, _ := os.ReadFile(filepath.Join(out, TaskGraphDir, "dom0.pn-buildlist")); string(pn) != "xenclient-dom0-image\n" {
+	if pn, _ := os.ReadFile(filepath.Join(out, TaskGraphDir, "installer.pn-buildlist")); string(pn) != "xenclient-installer-image\n" {
 		t.Errorf("pn-buildlist %q", pn)
 	}
-	if got := ReadWorker(out, "dom0"); got != "worker-a" {
+	if got := ReadWorker(out, "installer"); got != "worker-a" {
 		t.Errorf("worker %q", got)
 	}
-	if log, _ := os.ReadFile(LogPath(e, "dom0")); !strings.Contains(string(log), "NOTE: Task dependencies saved to 'task-depends.dot'") {
+	if log, _ := os.ReadFile(LogPath(e, "installer")); !strings.Contains(string(log), "NOTE: Task dependencies saved to 'task-depends.dot'") {
 		t.Errorf("step log lacks the -g run:\n%s", log)
 	}
 
@@ -110,25 +112,25 @@ func TestBitbakeStepKeepsTaskGraphAndWorker(t *testing.T) {
 // an earlier run stays behind for the report.
 func TestTaskGraphFailureIsAWarning(t *testing.T) {
 	w, e := stepWorld(t, config.Options{})
-	s := planStep(t, e, "dom0")
+	s := planStep(t, e, "installer")
 	if _, err := BitbakeStep(s).Run(context.Background(), e); err != nil {
 		t.Fatalf("%v\n%s", err, w.Out)
 	}
-	if _, err := os.Stat(TaskGraphPath(e.OutDir(), "dom0")); err != nil {
+	if _, err := os.Stat(TaskGraphPath(e.OutDir(), "installer")); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("XTBUILD_FAKE_GRAPH_FAIL", "1")
 	if _, err := BitbakeStep(s).Run(context.Background(), e); err != nil {
 		t.Fatalf("a failed bitbake -g failed the step: %v", err)
 	}
-	if _, err := os.Stat(TaskGraphPath(e.OutDir(), "dom0")); !os.IsNotExist(err) {
+	if _, err := os.Stat(TaskGraphPath(e.OutDir(), "installer")); !os.IsNotExist(err) {
 		t.Errorf("stale task graph kept: %v", err)
 	}
-	if !strings.Contains(w.Out.String(), "[dom0] WARNING: no task graph kept") {
+	if !strings.Contains(w.Out.String(), "[installer] WARNING: no task graph kept") {
 		t.Errorf("no warning:\n%s", w.Out)
 	}
 	host, _ := os.Hostname()
-	if got := ReadWorker(e.OutDir(), "dom0"); got != host {
+	if got := ReadWorker(e.OutDir(), "installer"); got != host {
 		t.Errorf("worker %q, want the host name %q", got, host)
 	}
 }

@@ -117,5 +117,18 @@ func (w *World) Calls() []map[string]any {
 	return out
 }
 
+// Builds returns the stand-in's build invocations so far: Calls without
+// the `bitbake -g` run that follows each step's build (its task graph).
+func (w *World) Builds() []map[string]any {
+	var out []map[string]any
+	for _, c := range w.Calls() {
+		if args, _ := c["args"].([]any); len(args) > 0 && args[0] == "-g" {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // OutDir is the build's build-output/<NAME>.
 func (w *World) OutDir() string { return filepath.Join(w.Work, "build-output", "openxt-dev-42-master") }
