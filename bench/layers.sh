@@ -11,7 +11,7 @@
 # not local hardlinks. Every layer is pinned to its current HEAD.
 # When kas is installed (Debian: apt-get install kas), kas checkout of the
 # same 60 pinned repos runs in each round too: cold, with KAS_REPO_REF_DIR
-# (a directory of bare mirrors named as kas names them, filled once before
+# (a directory of bare clones named as kas names them, filled once before
 # the rounds, untimed, as xtbuild's store is for its second build dir) and
 # warm. kas ends with an error about a missing init-build-env script (there
 # is no poky here) after its checkout; every repo's HEAD is checked.
@@ -57,7 +57,7 @@ if [ -z "${NO_KAS:-}" ] && command -v kas >/dev/null; then
 	} > "$root/kas.yml"
 	for u in "${urls[@]}"; do # kas's qualified_name: netloc + path, with / : @ * as dots
 		q=$(printf '%s' "${u#file://}" | tr '/:@*' '....')
-		git clone -q --mirror "$u" "$root/kasref/$q"
+		git clone -q --bare "$u" "$root/kasref/$q"
 	done
 fi
 kasrun() { # kasrun WORKDIR [refdir]: time one kas checkout, check every HEAD
