@@ -9,7 +9,13 @@
 # 15 MiB; the oe-core and meta-openembedded snapshots here miss objects) plus 57 small generated layers (5 commits
 # of 10 recipes). All URLs are file:// so C git uses its real transport,
 # not local hardlinks. Every layer is pinned to its current HEAD.
-#   bash bench/layers.sh [runs]      (STORE_ONLY=1: only the shared-store rows)
+# When kas is installed (Debian: apt-get install kas), kas checkout of the
+# same 60 pinned repos runs in each round too: cold, with KAS_REPO_REF_DIR
+# (a directory of bare clones named as kas names them, filled once before
+# the rounds, untimed, as xtbuild's store is for its second build dir) and
+# warm. kas ends with an error about a missing init-build-env script (there
+# is no poky here) after its checkout; every repo's HEAD is checked.
+#   bash bench/layers.sh [runs]      (STORE_ONLY=1: only the shared-store rows; NO_KAS=1: no kas rows)
 set -euo pipefail
 runs=${1:-3}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +48,31 @@ mkcfg() { # mkcfg DIR [git_cache]
 	} > "$1/xtbuild.toml"
 }
 now() { date +%s.%N; }
+kas=
+if [ -z "${NO_KAS:-}" ] && command -v kas >/dev/null; then
+	kas=1
+	{
+		printf 'header:\n  version: 12\nmachine: qemux86-64\nrepos:\n'
+		for i in "${!urls[@]}"; do printf '  l%02d:\n    url: "%s"\n    refspec: "%s"\n' "$i" "${urls[$i]}" "${shas[$i]}"; done
+	} > "$root/kas.yml"
+	for u in "${urls[@]}"; do # kas's qualified_name: netloc + path, with / : @ * as dots
+		q=$(printf '%s' "${u#file://}" | tr '/:@*' '....')
+		git clone -q --bare "$u" "$root/kasref/$q"
+	done
+fi
+kasrun() { # kasrun WORKDIR [refdir]: time one kas checkout, check every HEAD
+	mkdir -p "$1"; cp "$root/kas.yml" "$1/"
+	local s e i
+	s=$(now)
+	(cd "$1" && KAS_WORK_DIR=$1 KAS_REPO_REF_DIR=${2:-} kas checkout kas.yml >"$1/kas.log" 2>&1 || true)
+	e=$(now)
+	for i in "${!urls[@]}"; do
+		if [ "$(git -C "$1/l$(printf %02d "$i")" rev-parse HEAD 2>/dev/null)" != "${shas[$i]}" ]; then
+			echo "kas did not check out l$i" >&2; tail -5 "$1/kas.log" >&2; exit 1
+		fi
+	done
+	printf '%.3f s' "$(echo "$e - $s" | bc)"
+}
 go build -o "$root/layersync" "$repo/bench/layersync"
 for r in $(seq "$runs"); do
 	echo "== run $r"
@@ -58,6 +89,12 @@ for r in $(seq "$runs"); do
 	printf 'xtbuild cold (no store)       %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
 	printf 'xtbuild warm no-op            %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
 	rm -rf "$root/x-$r"
+	if [ -n "$kas" ]; then
+		printf 'kas checkout cold             %s\n' "$(kasrun "$root/k-$r")"
+		printf 'kas checkout warm             %s\n' "$(kasrun "$root/k-$r")"
+		printf 'kas checkout, KAS_REPO_REF_DIR %s\n' "$(kasrun "$root/kr-$r" "$root/kasref")"
+		rm -rf "$root/k-$r" "$root/kr-$r"
+	fi
 	fi
 	mkcfg "$root/s1-$r" "$root/cache-$r"; mkcfg "$root/s2-$r" "$root/cache-$r"
 	printf 'xtbuild cold, empty store     %s\n' "$("$root/layersync" "$root/s1-$r/xtbuild.toml")"

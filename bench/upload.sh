@@ -1,9 +1,11 @@
 #!/bin/sh
 # Upload benchmark: publishes a generated build (2 GiB by default) to a
-# throwaway local sshd with xtbuild's upload, rsync -a over ssh and scp -r,
+# throwaway local sshd with xtbuild's upload, rsync -a over ssh (with and
+# without --fsync) and scp -r,
 # each into a fresh directory, COUNT times, and prints min and median
 # seconds per tool, its peak RSS, and xtbuild's speed relative to each
-# (>1 is faster). xtbuild-sftp-hashsrc is upload with the build's
+# (>1 is faster). rsync-ssh-fsync is rsync --fsync (durability equal to
+# upload's flush before the rename). xtbuild-sftp-hashsrc is upload with the build's
 # manifest sums ignored (every file hashed while sending).
 #
 #   bench/upload.sh                      # 2 GiB, 5 runs each

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -102,3 +103,39 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (b *tailBuffer) String() string { return string(b.buf) }
+
+// initRepo makes an empty repository at dir (a bare one when bare is set)
+// whose origin is url: the layout and configuration `git init
+// --template=` followed by `git remote add origin url` write, without the
+// two processes (a cold setup runs one per layer) and without template
+// hooks. Callers build it beside its final name and rename it into place,
+// so a kill never leaves a half-made repository under the real name.
+func initRepo(dir string, bare bool, url string) error {
+	gitdir := filepath.Join(dir, ".git")
+	cfg := "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n" +
+		fmt.Sprintf("[remote \"origin\"]\n\turl = %s\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", gitConfigValue(url))
+	if bare {
+		gitdir = dir
+		// A mirror keeps refs under their own names (fetchTarget gives
+		// every refspec); no default refspec, as the poller's mirrors.
+		cfg = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n" +
+			fmt.Sprintf("[remote \"origin\"]\n\turl = %s\n", gitConfigValue(url))
+	}
+	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
+		if err := os.MkdirAll(filepath.Join(gitdir, filepath.FromSlash(d)), 0o755); err != nil {
+			return fmt.Errorf("init %s: %w", dir, err)
+		}
+	}
+	for name, text := range map[string]string{"HEAD": "ref: refs/heads/master\n", "config": cfg} {
+		if err := os.WriteFile(filepath.Join(gitdir, name), []byte(text), 0o644); err != nil {
+			return fmt.Errorf("init %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// gitConfigValue quotes a value for a git config file.
+func gitConfigValue(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
+	return `"` + r.Replace(v) + `"`
+}

@@ -77,8 +77,9 @@ func sameURL(a, b string) bool { return strings.TrimSuffix(a, "/") == strings.Tr
 
 // mirror is a locked mirror; release unlocks it.
 type mirror struct {
-	dir string
-	lk  *buildlock.Lock
+	dir     string
+	lk      *buildlock.Lock
+	created bool // made by this open: it holds no object yet
 }
 
 func (m *mirror) release() { m.lk.Unlock() }
@@ -104,27 +105,27 @@ func (s store) open(ctx context.Context, g gitRunner, url string) (*mirror, erro
 	}
 	tmp := p + ".partial"
 	os.RemoveAll(tmp) // an earlier run was killed making it; we hold the lock
-	if _, err := g.run(ctx, "", "init", "-q", "--bare", tmp); err != nil {
+	if err := initRepo(tmp, true, url); err != nil {
 		m.release()
-		return nil, err
-	}
-	if _, err := g.run(ctx, tmp, "config", "remote.origin.url", url); err != nil {
-		m.release()
-		return nil, err
+		return nil, fmt.Errorf("create mirror %s: %w", p, err)
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		m.release()
 		return nil, fmt.Errorf("create mirror %s: %w", p, err)
 	}
+	m.created = true
 	return m, nil
 }
 
+// pinRef is the mirror ref that keeps commit's objects for the checkouts.
+func pinRef(commit string) string { return "refs/xtbuild/pins/" + commit }
+
 // pin keeps commit's objects in the mirror for the checkouts that use it.
 func (m *mirror) pin(ctx context.Context, g gitRunner, commit string) error {
-	if _, err := os.Stat(filepath.Join(m.dir, "refs", "xtbuild", "pins", commit)); err == nil {
-		return nil
+	if _, err := os.Stat(filepath.Join(m.dir, filepath.FromSlash(pinRef(commit)))); err == nil {
+		return nil // a fetch by id wrote it, or an earlier build dir's sync
 	}
-	_, err := g.run(ctx, m.dir, "update-ref", "refs/xtbuild/pins/"+commit, commit)
+	_, err := g.run(ctx, m.dir, "update-ref", pinRef(commit), commit)
 	return err
 }
 

@@ -208,14 +208,10 @@ func cloneNew(ctx context.Context, g gitRunner, t target, res Result, status fun
 		return res, err
 	}
 	status("cloning")
-	if _, err := g.run(ctx, "", "init", "-q", tmp); err != nil {
+	if err := initRepo(tmp, false, t.url); err != nil {
 		return fail(err)
 	}
-	// What `git remote add origin URL` writes, without another process.
-	if err := appendFile(filepath.Join(tmp, ".git", "config"), fmt.Sprintf("[remote \"origin\"]\n\turl = %s\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", gitConfigValue(t.url))); err != nil {
-		return fail(err)
-	}
-	want, how, err := obtain(ctx, g, t, tmp, status)
+	want, how, err := obtain(ctx, g, t, tmp, true, status)
 	if err != nil {
 		return fail(err)
 	}
@@ -246,7 +242,7 @@ func update(ctx context.Context, g gitRunner, t target, st layerState, res Resul
 	if st.status == "pending" {
 		os.Remove(filepath.Join(t.dir, ".git", "index.lock"))
 	}
-	want, how, err := obtain(ctx, g, t, t.dir, status)
+	want, how, err := obtain(ctx, g, t, t.dir, false, status)
 	if err != nil {
 		return res, err
 	}
@@ -326,17 +322,18 @@ func headCommit(ctx context.Context, g gitRunner, dir string) (string, error) {
 
 // obtain makes the wanted commit present in the checkout at dir, fetching
 // as little as possible, through the store when there is one, and returns
-// it with how it was fetched.
-func obtain(ctx context.Context, g gitRunner, t target, dir string, status func(string)) (string, string, error) {
+// it with how it was fetched. fresh says dir was just initialised (it holds
+// no object, so there is nothing to look up before fetching).
+func obtain(ctx context.Context, g gitRunner, t target, dir string, fresh bool, status func(string)) (string, string, error) {
 	if t.store == nil {
-		return fetchTarget(ctx, g, t, filepath.Join(dir, ".git"), false, status)
+		return fetchTarget(ctx, g, t, filepath.Join(dir, ".git"), false, fresh, status)
 	}
 	m, err := t.store.open(ctx, g, t.url)
 	if err != nil {
 		return "", "", err
 	}
 	defer m.release()
-	want, how, err := fetchTarget(ctx, g, t, m.dir, true, status)
+	want, how, err := fetchTarget(ctx, g, t, m.dir, true, m.created, status)
 	if err != nil {
 		return "", "", err
 	}
@@ -363,7 +360,13 @@ func obtain(ctx context.Context, g gitRunner, t target, dir string, status func(
 // history is asked for: the commit alone, shallow (servers that allow a
 // reachable commit by id, as git's protocol v2 does); then the branch or
 // tag at depth 1, 64 and 1024 until it contains the commit; then everything.
-func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirror bool, status func(string)) (string, string, error) {
+//
+// Every git process counts (a cold setup of 60 layers is mostly process
+// start-up on a build host's CPUs): an empty repository is not asked
+// whether it has the commit, a fetch of a commit by id that succeeded is
+// not asked again (git verified the commit and its tree arrived), and a
+// mirror's fetch by id writes the pin ref itself.
+func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirror, empty bool, status func(string)) (string, string, error) {
 	has := func(c string) (bool, error) {
 		if mirror {
 			// A pinned commit is present; the loose pin ref says so without
@@ -394,15 +397,24 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 	ref, local := t.ref(), t.localRef(mirror)
 	if t.commit != "" {
 		want := t.commit
-		if ok, err := has(want); err != nil || ok {
-			return want, "", err
+		if !empty {
+			if ok, err := has(want); err != nil || ok {
+				return want, "", err
+			}
 		}
 		var tried []string
 		if !t.full {
 			status("fetching " + want[:12])
-			err := fetch(append(depth(), "origin", want)...)
+			src := want
+			if mirror {
+				src = want + ":" + pinRef(want)
+			}
+			err := fetch(append(depth(), "origin", src)...)
 			if ctx.Err() != nil {
 				return "", "", ctx.Err()
+			}
+			if err == nil {
+				return want, "commit", nil
 			}
 			if ok, _ := has(want); ok {
 				return want, "commit", nil
@@ -567,22 +579,4 @@ func checkSafeToMove(ctx context.Context, g gitRunner, dir string, st layerState
 		return fmt.Errorf("HEAD %s in %s is a local commit no branch holds; moving the layer would orphan it; create a branch for it (git -C %s branch NAME %s), or set XTBUILD_FORCE=1 to drop it", detached[:12], dir, dir, detached[:12])
 	}
 	return nil
-}
-
-func appendFile(path, text string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(text); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// gitConfigValue quotes a value for a git config file.
-func gitConfigValue(v string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
-	return `"` + r.Replace(v) + `"`
 }

@@ -119,6 +119,7 @@ func BenchmarkUpload(b *testing.B) {
 	run := func(b *testing.B, command func(dest string) *exec.Cmd) {
 		b.SetBytes(n)
 		var rss int64
+		var clientCPU, serverCPU time.Duration
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			dest := filepath.Join(destRoot, "d")
@@ -128,9 +129,15 @@ func BenchmarkUpload(b *testing.B) {
 			}
 			exec.Command("sync").Run() // start each run without the last one's dirty pages
 			cmd := command(dest)
+			server0 := s.childCPU()
 			b.StartTimer()
 			out, err := cmd.CombinedOutput()
 			b.StopTimer()
+			// The connection's sshd is reaped by the listener just after
+			// the client leaves.
+			time.Sleep(300 * time.Millisecond)
+			serverCPU += s.childCPU() - server0
+			clientCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			if err != nil {
 				b.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 			}
@@ -143,6 +150,11 @@ func BenchmarkUpload(b *testing.B) {
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
+		// CPU seconds per run: the tool with its children (ssh under rsync
+		// and scp), and the server side (sshd, sftp-server or the rsync
+		// receiver, remote hashing and sync).
+		b.ReportMetric(clientCPU.Seconds()/float64(b.N), "client-cpu-s")
+		b.ReportMetric(serverCPU.Seconds()/float64(b.N), "server-cpu-s")
 	}
 	self := func(dest string, env ...string) *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestUploadBenchHelper$", "-test.count=1")
@@ -164,12 +176,38 @@ func BenchmarkUpload(b *testing.B) {
 				src+"/", remote+":"+filepath.Join(dest, "master", testName)+"/")
 		})
 	})
+	// rsync with an fsync of every file (rsync 3.2.4 and later): the same
+	// durability as upload's flush before the rename.
+	b.Run("rsync-ssh-fsync", func(b *testing.B) {
+		run(b, func(dest string) *exec.Cmd {
+			return exec.Command("rsync", "-a", "--fsync", "-e", ssh+" -p "+strconv.Itoa(s.port),
+				src+"/", remote+":"+filepath.Join(dest, "master", testName)+"/")
+		})
+	})
 	b.Run("scp", func(b *testing.B) {
 		run(b, func(dest string) *exec.Cmd {
 			args := append([]string{"-q", "-r", "-P", strconv.Itoa(s.port)}, s.sshArgs()...)
 			return exec.Command("scp", append(args, src, remote+":"+filepath.Join(dest, "master", testName))...)
 		})
 	})
+}
+
+// childCPU is the CPU time of the listening sshd's reaped children (every
+// finished connection with all it ran), from /proc/PID/stat.
+func (s *sshServer) childCPU() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; cutime and cstime are
+	// fields 16 and 17 of the whole line.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if len(f) < 15 {
+		return 0
+	}
+	cu, _ := strconv.ParseInt(f[13], 10, 64)
+	cs, _ := strconv.ParseInt(f[14], 10, 64)
+	return time.Duration(cu+cs) * time.Second / 100 // USER_HZ
 }
 
 // TestUploadBenchHelper is not a test: BenchmarkUpload runs the test binary

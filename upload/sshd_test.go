@@ -29,6 +29,7 @@ type sshServer struct {
 	identity   string // user private key
 	knownHosts string // trusts this server's host key
 	hostPub    string // "ssh-ed25519 AAAA..."
+	pid        int    // the listening sshd
 }
 
 const sshdPath = "/usr/sbin/sshd"
@@ -122,6 +123,7 @@ Subsystem sftp /usr/lib/openssh/sftp-server -u 0077
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		if waitListening(s.port, exited) {
+			s.pid = cmd.Process.Pid
 			t.Cleanup(func() {
 				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				<-exited
