@@ -8,6 +8,7 @@ import (
 
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/exitcode"
+	"github.com/xtbuild/xtbuild/internal/term"
 )
 
 // The Run* functions are what the mirror:* Mage targets call: paths from
@@ -23,7 +24,7 @@ func RunPopulate(ctx context.Context, c *config.Config, w io.Writer, log *slog.L
 		return fmt.Errorf("mirror:populate: %w", err)
 	}
 	fmt.Fprintf(w, "mirror %s: %d added, %d replaced, %d unchanged (%d linked, %d copied, %s)\n",
-		dir, st.Added, st.Replaced, st.Unchanged, st.Linked, st.Copied, humanBytes(st.Bytes))
+		dir, st.Added, st.Replaced, st.Unchanged, st.Linked, st.Copied, term.Bytes(st.Bytes))
 	for _, s := range st.Skipped {
 		fmt.Fprintf(w, "not mirrored: %s\n", s)
 	}
@@ -43,7 +44,7 @@ func RunVerify(ctx context.Context, c *config.Config, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mirror:verify: %w", err)
 	}
-	fmt.Fprintf(w, "mirror %s: %d files, %s, all match %s\n", dir, rep.Files, humanBytes(rep.Bytes), IndexName)
+	fmt.Fprintf(w, "mirror %s: %d files, %s, all match %s\n", dir, rep.Files, term.Bytes(rep.Bytes), IndexName)
 	return nil
 }
 
@@ -69,17 +70,4 @@ func RunAdd(ctx context.Context, c *config.Config, file string, w io.Writer) err
 	}
 	fmt.Fprintf(w, "filed %s as %s (sha256 %s)\n", file, a.Name, a.SHA256)
 	return nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -28,6 +28,7 @@ import (
 	"sync"
 
 	"github.com/xtbuild/xtbuild/internal/atomicfile"
+	"github.com/xtbuild/xtbuild/internal/term"
 )
 
 // objectSuffixes are the names BitBake gives sstate objects and their
@@ -59,7 +60,7 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("%d sstate files published (%s), %d already present", r.Copied, humanBytes(r.Bytes), r.Present)
+	s := fmt.Sprintf("%d sstate files published (%s), %d already present", r.Copied, term.Bytes(r.Bytes), r.Present)
 	if r.Conflicts > 0 {
 		s += fmt.Sprintf(", %d conflicting (left alone)", r.Conflicts)
 	}
@@ -264,17 +265,4 @@ func fileSum(p string) ([32]byte, error) {
 	}
 	copy(sum[:], h.Sum(nil))
 	return sum, nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -105,3 +105,19 @@ func (t *Term) draw() {
 	io.WriteString(t.w, b.String())
 	t.shown = len(t.status)
 }
+
+// Bytes renders a byte count for people: "512 B", "1.5 KiB", "2.0 GiB"
+// (binary units, one decimal), the one format every progress and summary
+// line uses.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
