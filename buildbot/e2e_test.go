@@ -231,18 +231,7 @@ func TestFanoutBuildsOpenXTOnTwoWorkers(t *testing.T) {
 	before := countLines(record)
 	one, _ := r.oneHost(t, "second", lock, "XTBUILD_LOCKED=1", "XTBUILD_ID=1", "XTBUILD_WORKER="+other)
 	t.Logf("second build ran bitbake %d times", countLines(record)-before)
-	same := func(rel string) {
-		t.Helper()
-		x, errA := os.ReadFile(filepath.Join(final, rel))
-		y, errB := os.ReadFile(filepath.Join(one, rel))
-		if errA != nil || errB != nil {
-			t.Errorf("%s: %v / %v", rel, errA, errB)
-			return
-		}
-		if !bytes.Equal(x, y) {
-			t.Errorf("%s differs between the fanned-out and the one-host build (%d and %d bytes)", rel, len(x), len(y))
-		}
-	}
+	same := func(rel string) { t.Helper(); standin.SameFile(t, final, one, rel) }
 	same(manifest.File)
 	same("iso/installer.iso")
 	repo := manifest.Files(filepath.Join(final, "repository"))

@@ -189,18 +189,7 @@ func TestFanOutBuildMatchesOneHostBuild(t *testing.T) {
 	}
 
 	outA, outB := solo.OutDir(), fin.OutDir()
-	same := func(rel string) {
-		t.Helper()
-		x, errA := os.ReadFile(filepath.Join(outA, rel))
-		y, errB := os.ReadFile(filepath.Join(outB, rel))
-		if errA != nil || errB != nil {
-			t.Errorf("%s: %v / %v", rel, errA, errB)
-			return
-		}
-		if !bytes.Equal(x, y) {
-			t.Errorf("%s differs between the one-host and the fanned-out build (%d and %d bytes)", rel, len(x), len(y))
-		}
-	}
+	same := func(rel string) { t.Helper(); standin.SameFile(t, outA, outB, rel) }
 	same(manifest.File)
 	same("iso/installer.iso")
 	same("update/update.tar")

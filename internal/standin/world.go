@@ -132,3 +132,19 @@ func (w *World) Builds() []map[string]any {
 
 // OutDir is the build's build-output/<NAME>.
 func (w *World) OutDir() string { return filepath.Join(w.Work, "build-output", "openxt-dev-42-master") }
+
+// SameFile reports an error unless rel holds the same bytes under the two
+// build outputs a and b (a fanned-out and a one-host build, two builds of
+// one lock).
+func SameFile(t testing.TB, a, b, rel string) {
+	t.Helper()
+	x, errA := os.ReadFile(filepath.Join(a, rel))
+	y, errB := os.ReadFile(filepath.Join(b, rel))
+	if errA != nil || errB != nil {
+		t.Errorf("%s: %v / %v", rel, errA, errB)
+		return
+	}
+	if !bytes.Equal(x, y) {
+		t.Errorf("%s differs between %s and %s (%d and %d bytes)", rel, a, b, len(x), len(y))
+	}
+}
