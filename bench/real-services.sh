@@ -121,17 +121,6 @@ say "setupoe"
 xt setupoe >"$DIR/setupoe.log" 2>&1 || { tail -20 "$DIR/setupoe.log"; exit 1; }
 grep -E '^(wrote|layer bitbake)' "$DIR/setupoe.log" | sed 's/^/    /' || true
 BD=$DIR/build
-# setupoe pins the AUTOREV recipes it finds; this branch's does not pin their
-# -native variants (BBCLASSEXTEND), which BitBake parses too: pin them to the
-# same commits through [srcrev] and set up again.
-if grep -q "^SRCREV" "$BD/conf/xtbuild-srcrev.conf" && ! grep -q -- '-native = ' "$BD/conf/xtbuild-srcrev.conf"; then
-	{
-		echo "[srcrev]"
-		sed -n 's/^SRCREV_pn-\([^ ]*\) = "\(.*\)"$/"\1-native" = "\2"/p' "$BD/conf/xtbuild-srcrev.conf"
-	} >>"$DIR/xtbuild.toml"
-	xt setupoe >"$DIR/setupoe.log" 2>&1 || { tail -20 "$DIR/setupoe.log"; exit 1; }
-	say "setupoe again with -native pins: $(grep -E '^wrote .*srcrev' "$DIR/setupoe.log")"
-fi
 BB=$(ls -d "$BD"/repos/bitbake 2>/dev/null || ls -d "$BD"/*/bitbake)
 say "bitbake checkout $BB: $(git -C "$BB" log -1 --format='%h %s') ($(grep __version__ "$BB/lib/bb/__init__.py"))"
 grep -E 'BB_HASHSERVE|BB_SIGNATURE_HANDLER|PRSERV_HOST' "$BD/conf/local.conf" | sed 's/^/    local.conf: /'

@@ -66,13 +66,7 @@ func newRig(t *testing.T, xt, fake, taskMS string, workers ...string) *rig {
 	}
 	envTOML, _ := json.Marshal(r.env)
 	workersTOML, _ := json.Marshal(workers)
-	w := standin.NewWorld(t, fake, fmt.Sprintf(`
-[signing]
-prod_ca_cert = "keys/prod-cacert.pem"
-dev_ca_cert = "keys/dev-cacert.pem"
-dev_signing_cert = "keys/dev-signing-cert.pem"
-dev_signing_key = "keys/dev-signing-key.pem"
-
+	w := standin.NewWorld(t, fake, fmt.Sprintf(standin.DevSigningTOML+`
 [fanout]
 stage = %q
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/xtbuild/xtbuild/config"
+	"github.com/xtbuild/xtbuild/internal/standin"
 	"github.com/xtbuild/xtbuild/internal/testenv"
 	"github.com/xtbuild/xtbuild/manifest"
 	"github.com/xtbuild/xtbuild/provenance"
@@ -17,13 +18,7 @@ import (
 
 // fullBuild is the whole OpenXT chain through ship, signed with real
 // development keys kept apart from the stand-in CA files setupoe checks.
-const fullBuild = `
-[signing]
-prod_ca_cert = "keys/prod-cacert.pem"
-dev_ca_cert = "keys/dev-cacert.pem"
-dev_signing_cert = "keys/dev-signing-cert.pem"
-dev_signing_key = "keys/dev-signing-key.pem"
-`
+const fullBuild = standin.DevSigningTOML
 
 // Two builds of the same lock into two fresh directories, with no
 // SOURCE_DATE_EPOCH anywhere, give byte-identical media, repository and

@@ -38,13 +38,7 @@ type fanout struct {
 func newFanout(t *testing.T) *fanout {
 	t.Helper()
 	stageDir := filepath.Join(t.TempDir(), "stage")
-	w := standin.NewWorld(t, fakeBitbake, fmt.Sprintf(`
-[signing]
-prod_ca_cert = "keys/prod-cacert.pem"
-dev_ca_cert = "keys/dev-cacert.pem"
-dev_signing_cert = "keys/dev-signing-cert.pem"
-dev_signing_key = "keys/dev-signing-key.pem"
-
+	w := standin.NewWorld(t, fakeBitbake, fmt.Sprintf(standin.DevSigningTOML+`
 [fanout]
 stage = %q
 `, stageDir))

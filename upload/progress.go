@@ -86,7 +86,7 @@ func progressLine(sent, total int64, elapsed time.Duration) string {
 		eta = clock(time.Duration(float64(total-sent) / rate * float64(time.Second)))
 	}
 	return fmt.Sprintf("upload [%s] %3.0f%%  %s / %s  %s/s  ETA %s",
-		bar, frac*100, humanBytes(sent), humanBytes(total), humanBytes(int64(rate)), eta)
+		bar, frac*100, term.Bytes(sent), term.Bytes(total), term.Bytes(int64(rate)), eta)
 }
 
 func clock(d time.Duration) string {
@@ -95,17 +95,4 @@ func clock(d time.Duration) string {
 		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
 	}
 	return fmt.Sprintf("%d:%02d", s/60, s%60)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }

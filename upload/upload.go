@@ -168,7 +168,7 @@ func Publish(ctx context.Context, o Options) (Stats, error) {
 		if err == nil {
 			st.Elapsed = time.Since(start)
 			p.t.Printf("upload: %s: %s in %d files; sent %s, skipped %s already there; %s",
-				st.Dest, humanBytes(st.Bytes), st.Files, humanBytes(st.Sent), humanBytes(st.Skipped), st.Elapsed.Round(time.Millisecond))
+				st.Dest, term.Bytes(st.Bytes), st.Files, term.Bytes(st.Sent), term.Bytes(st.Skipped), st.Elapsed.Round(time.Millisecond))
 			return st, nil
 		}
 		if ctx.Err() != nil {
@@ -653,7 +653,7 @@ func (p *publisher) sendAll(ctx context.Context, b backend, plan *filePlan, st *
 	if plan.toSend == 0 {
 		return nil
 	}
-	p.t.Printf("upload: sending %s in %d file(s) to %s", humanBytes(plan.toSend), countJobs(plan), p.partialURL())
+	p.t.Printf("upload: sending %s in %d file(s) to %s", term.Bytes(plan.toSend), countJobs(plan), p.partialURL())
 	prog := startProgress(p.t, plan.toSend)
 	defer prog.finish()
 	var mu sync.Mutex
@@ -826,7 +826,7 @@ func (p *publisher) put(ctx context.Context, b backend, j job, force bool, st *S
 	p.sentEver[j.f.rel] = true
 	p.sentMu.Unlock()
 	if !p.t.IsTTY() && j.f.size >= 1<<20 {
-		p.t.Printf("upload: sent %s (%s)", j.f.rel, humanBytes(j.f.size))
+		p.t.Printf("upload: sent %s (%s)", j.f.rel, term.Bytes(j.f.size))
 	}
 	return r, nil
 }

@@ -47,6 +47,16 @@ XTBUILD_FAKE_DEPLOY = "bzImage-${MACHINE}.bin xen.gz tboot.gz control.tar.bz2 gm
 	"xenclient-installer-part2-image": `IMAGE_FSTYPES = "tar.bz2"`,
 }
 
+// DevSigningTOML is the [signing] table of a World whose keys a test makes
+// with signing.GenerateKeys into keys/: the CAs and the dev signer.
+const DevSigningTOML = `
+[signing]
+prod_ca_cert = "keys/prod-cacert.pem"
+dev_ca_cert = "keys/dev-cacert.pem"
+dev_signing_cert = "keys/dev-signing-cert.pem"
+dev_signing_key = "keys/dev-signing-key.pem"
+`
+
 // NewWorld makes the tree; extraTOML is appended to its xtbuild.toml, bin
 // is the stand-in (see Main).
 func NewWorld(t testing.TB, bin, extraTOML string) *World {
