@@ -1,16 +1,17 @@
 #!/bin/sh
 # Upload benchmark: publishes a generated build (2 GiB by default) to a
-# throwaway local sshd with xtbuild's upload, rsync -a over ssh (with and
-# without --fsync) and scp -r,
-# each into a fresh directory, COUNT times, and prints min and median
-# seconds per tool, its peak RSS, and xtbuild's speed relative to each
-# (>1 is faster). rsync-ssh-fsync is rsync --fsync (durability equal to
-# upload's flush before the rename). xtbuild-sftp-hashsrc is upload with the build's
-# manifest sums ignored (every file hashed while sending).
+# throwaway local sshd with xtbuild's upload (default transport: tar
+# streams; xtbuild-sftp: file by file over SFTP), rsync -a over ssh (with
+# and without --fsync) and scp -r, each into a fresh directory, COUNT
+# rounds of every tool in turn, and prints min and median seconds per tool,
+# its peak RSS, and xtbuild's speed relative to each (>1 is faster).
+# rsync-ssh-fsync is rsync --fsync (durability equal to upload's flush
+# before the rename). xtbuild-hashsrc is upload with the build's manifest
+# sums ignored (every file hashed while sending).
 #
-#   bench/upload.sh                      # 2 GiB, 5 runs each
+#   bench/upload.sh                      # 2 GiB, 5 rounds
 #   BYTES=268435456 COUNT=3 bench/upload.sh
-#   TOOLS='xtbuild-sftp|rsync-ssh|scp' bench/upload.sh   # a subset
+#   TOOLS='xtbuild|rsync-ssh|scp' bench/upload.sh   # a subset
 #
 # Needs openssh-server, openssh-client and rsync. The generated build is
 # cached in $TMPDIR/xtbuild-upload-bench-<bytes>.
@@ -20,9 +21,14 @@ BYTES=${BYTES:-2147483648}
 COUNT=${COUNT:-5}
 TOOLS=${TOOLS:-.*}
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-XTBUILD_UPLOAD_BENCH_BYTES=$BYTES go test ./upload -run '^$' -bench "^BenchmarkUpload\$/^($TOOLS)\$" \
-	-benchtime 1x -count "$COUNT" -timeout 90m | tee "$out"
+trap 'rm -f "$out" "$out.test"' EXIT
+# One go test per round, so the rounds of every tool interleave and each
+# round's rows share the host's load of that moment.
+go test -c -o "$out.test" ./upload
+for i in $(seq "$COUNT"); do
+	(cd upload && XTBUILD_UPLOAD_BENCH_BYTES=$BYTES "$out.test" -test.run '^$' -test.bench "^BenchmarkUpload\$/^($TOOLS)\$" \
+		-test.benchtime 1x -test.count 1 -test.timeout 90m) | tee -a "$out"
+done
 awk '
 /^BenchmarkUpload\// {
 	split($1, a, "/"); name = a[2]; sub(/-[0-9]+$/, "", name)
@@ -43,7 +49,7 @@ END {
 	}
 	printf "\n%-22s %4s %9s %9s %13s\n", "tool", "runs", "min s", "median s", "peak RSS MiB"
 	for (k in n) printf "%-22s %4d %9.2f %9.2f %13.1f\n", k, n[k], min[k], med[k], rss[k]
-	x = "xtbuild-sftp"
+	x = "xtbuild"
 	if (x in n) for (k in n) if (k != x)
 		printf "xtbuild vs %-20s min %.2fx  median %.2fx\n", k, min[k] / min[x], med[k] / med[x]
 }' "$out"

@@ -390,6 +390,11 @@ func (v *validator) validateUpload(u Upload) {
 			v.add(key, "want an octal mode such as 0755, got %q", m)
 		}
 	}
+	switch u.Transport {
+	case "", "auto", "sftp":
+	default:
+		v.add("upload.transport", "%q: want auto or sftp", u.Transport)
+	}
 }
 
 func (v *validator) validateFanout(f Fanout) {

@@ -105,8 +105,10 @@ func benchManifest(b *testing.B, dir string) {
 // copies the same files with rsync -a over ssh and scp -r, each into a
 // fresh destination. Each tool runs as its own process, so its peak RSS
 // (with its children: ssh under rsync and scp) is reported as
-// peak-RSS-MiB. xtbuild-sftp-hashsrc is upload with manifest.json's sums
-// ignored (the source hashed while sending), for comparison. See
+// peak-RSS-MiB. xtbuild is upload as configured by default (tar streams),
+// xtbuild-sftp the same with transport "sftp", xtbuild-hashsrc the
+// default with manifest.json's sums ignored (the source hashed while
+// sending), for comparison. See
 // bench/upload.sh for the min/median summary.
 func BenchmarkUpload(b *testing.B) {
 	n := benchBytes(b)
@@ -164,10 +166,15 @@ func BenchmarkUpload(b *testing.B) {
 		cmd.Env = append(cmd.Env, env...)
 		return cmd
 	}
-	b.Run("xtbuild-sftp", func(b *testing.B) {
+	// xtbuild: the default transport, tar streams over exec channels.
+	b.Run("xtbuild", func(b *testing.B) {
 		run(b, func(dest string) *exec.Cmd { return self(dest) })
 	})
-	b.Run("xtbuild-sftp-hashsrc", func(b *testing.B) {
+	// xtbuild-sftp: every file written over SFTP (upload.transport = "sftp").
+	b.Run("xtbuild-sftp", func(b *testing.B) {
+		run(b, func(dest string) *exec.Cmd { return self(dest, "XTBUILD_UPLOAD_BENCH_TRANSPORT=sftp") })
+	})
+	b.Run("xtbuild-hashsrc", func(b *testing.B) {
 		run(b, func(dest string) *exec.Cmd { return self(dest, "XTBUILD_UPLOAD_BENCH_HASHSRC=1") })
 	})
 	b.Run("rsync-ssh", func(b *testing.B) {
@@ -220,7 +227,7 @@ func TestUploadBenchHelper(t *testing.T) {
 	}
 	o := Options{Src: os.Getenv("XTBUILD_UPLOAD_BENCH_SRC"), Dest: os.Getenv("XTBUILD_UPLOAD_BENCH_DEST"), Branch: "master",
 		KnownHosts: os.Getenv("XTBUILD_UPLOAD_BENCH_KNOWN_HOSTS"), Identity: os.Getenv("XTBUILD_UPLOAD_BENCH_IDENTITY"),
-		ignoreManifest: os.Getenv("XTBUILD_UPLOAD_BENCH_HASHSRC") == "1"}
+		ignoreManifest: os.Getenv("XTBUILD_UPLOAD_BENCH_HASHSRC") == "1", Transport: os.Getenv("XTBUILD_UPLOAD_BENCH_TRANSPORT")}
 	if os.Getenv("XTBUILD_UPLOAD_BENCH_LOG") != "" {
 		// Timestamped messages on stderr, to see where a run spends its time.
 		sw := stampWriter{os.Stderr, time.Now()}

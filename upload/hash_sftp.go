@@ -21,10 +21,16 @@ import (
 // cache; nothing crosses the network twice) but needs an account that may
 // run commands; sftp-only accounts (ForceCommand internal-sftp) read back.
 //
-// Starting a command costs an SSH session, a fork and a shell on the
-// server, about 0.1 s on a loaded 2-core host, so one long-lived shell
-// per connection reads requests (a line of quoted paths) and answers with
-// one hash line per file and an end marker.
+// Starting a command costs an SSH session, a fork and the account's
+// login shell on the server, which may read a heavy ~/.bashrc (on the
+// benchmark host about 1 s of CPU for each command), so one long-lived
+// control shell per connection does every small job: it reads requests,
+// one line each, a verb and shell-quoted paths, and answers each with
+// its output and an end marker:
+//
+//	H paths   hash the files, one line each (HASHCMD)
+//	F dir     flush the filesystem holding dir (sync -f, else sync) and
+//	          answer "status N"
 
 const hashEnd = "XTBUILD-HASH-END"
 
@@ -59,7 +65,10 @@ func startHasher(conn *ssh.Client, cmd string) (*remoteHasher, error) {
 	// Paths arrive shell-quoted by us (shellQuote), so eval sees exactly
 	// one word per path. Errors go to stdout, where they break the
 	// expected shape of the answer and are reported.
-	script := `while IFS= read -r l; do eval "` + cmd + ` $l" 2>&1; echo ` + hashEnd + `; done`
+	script := `while IFS=' ' read -r v l; do case $v in ` +
+		`H) eval "` + cmd + ` $l" 2>&1;; ` +
+		`F) { eval "sync -f -- $l" || sync; } 2>&1; echo "status $?";; ` +
+		`*) echo "unknown request $v";; esac; echo ` + hashEnd + `; done`
 	if err := s.Start("sh -c " + shellQuote(script)); err != nil {
 		s.Close()
 		return nil, err
@@ -78,11 +87,7 @@ const maxHashLine = 64 << 10
 func (h *remoteHasher) hash(ctx context.Context, paths []string) ([]sum, error) {
 	out := make([]sum, 0, len(paths))
 	for len(paths) > 0 {
-		n, size := 0, 0
-		for n < len(paths) && (n == 0 || size+len(shellQuote(paths[n]))+1 < maxHashLine) {
-			size += len(shellQuote(paths[n])) + 1
-			n++
-		}
+		n := fitLine(paths)
 		sums, err := h.request(ctx, paths[:n])
 		if err != nil {
 			return nil, err
@@ -94,36 +99,9 @@ func (h *remoteHasher) hash(ctx context.Context, paths []string) ([]sum, error) 
 }
 
 func (h *remoteHasher) request(ctx context.Context, paths []string) ([]sum, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.dead != nil {
-		return nil, h.dead
-	}
-	stop := context.AfterFunc(ctx, func() { h.sess.Close() })
-	defer stop()
-	quoted := make([]string, len(paths))
-	for i, p := range paths {
-		quoted[i] = shellQuote(p)
-	}
-	if _, err := io.WriteString(h.in, strings.Join(quoted, " ")+"\n"); err != nil {
-		h.dead = fmt.Errorf("remote hashing shell: %w", err)
-		return nil, h.dead
-	}
-	var lines []string
-	for {
-		l, err := h.out.ReadString('\n')
-		if err != nil {
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			}
-			h.dead = fmt.Errorf("remote hashing shell: %w", err)
-			return nil, h.dead
-		}
-		l = strings.TrimSuffix(l, "\n")
-		if l == hashEnd {
-			break
-		}
-		lines = append(lines, l)
+	lines, err := h.do(ctx, "H", paths)
+	if err != nil {
+		return nil, err
 	}
 	if len(lines) != len(paths) {
 		return nil, fmt.Errorf("hash %d file(s) on the server with %s: %d lines of output: %s", len(paths), h.cmd, len(lines), firstLine(strings.Join(lines, "\n")))
@@ -141,6 +119,63 @@ func (h *remoteHasher) request(ctx context.Context, paths []string) ([]sum, erro
 		}
 	}
 	return sums, nil
+}
+
+// flush makes everything on the filesystem holding dir durable (F).
+func (h *remoteHasher) flush(ctx context.Context, dir string) error {
+	lines, err := h.do(ctx, "F", []string{dir})
+	if err != nil {
+		return err
+	}
+	if len(lines) == 0 || lines[len(lines)-1] != "status 0" {
+		return fmt.Errorf("sync -f -- %s and sync on the server failed: %s", dir, strings.Join(lines, "; "))
+	}
+	return nil
+}
+
+// fitLine is how many of paths fit one request line.
+func fitLine(paths []string) int {
+	n, size := 0, 0
+	for n < len(paths) && (n == 0 || size+len(shellQuote(paths[n]))+1 < maxHashLine) {
+		size += len(shellQuote(paths[n])) + 1
+		n++
+	}
+	return n
+}
+
+// do sends one request and returns the lines of its answer.
+func (h *remoteHasher) do(ctx context.Context, verb string, paths []string) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dead != nil {
+		return nil, h.dead
+	}
+	stop := context.AfterFunc(ctx, func() { h.sess.Close() })
+	defer stop()
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = shellQuote(p)
+	}
+	if _, err := io.WriteString(h.in, verb+" "+strings.Join(quoted, " ")+"\n"); err != nil {
+		h.dead = fmt.Errorf("remote control shell: %w", err)
+		return nil, h.dead
+	}
+	var lines []string
+	for {
+		l, err := h.out.ReadString('\n')
+		if err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			h.dead = fmt.Errorf("remote control shell: %w", err)
+			return nil, h.dead
+		}
+		l = strings.TrimSuffix(l, "\n")
+		if l == hashEnd {
+			return lines, nil
+		}
+		lines = append(lines, l)
+	}
 }
 
 // probeHasher starts a hashing shell and checks its answer for /dev/null.

@@ -62,7 +62,7 @@ func writeBuildManifest(t *testing.T, b string) int {
 // size, and not modified since, are not hashed here; the destination's
 // hash must still match the listed sum, a stale entry falls back to the
 // file's own bytes, and large files are hashed at the destination while
-// they arrive (sftp).
+// they arrive (sftp-files) or go in tar streams (sftp).
 func TestPublishReusesManifestSums(t *testing.T) {
 	if os.Getenv("XTBUILD_UPLOAD_DEBUG") != "" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -104,12 +104,18 @@ func TestPublishReusesManifestSums(t *testing.T) {
 			if !strings.Contains(log.String(), "warning: netboot/vmlinuz does not match its sha256 in manifest.json") {
 				t.Errorf("no warning about the stale manifest entry:\n%s", log.String())
 			}
-			wantStream := 0
-			if tg.name == "sftp" {
-				wantStream = 1 // the ISO
+			wantHashedReceiving, wantStreamed := 0, 0
+			switch tg.name {
+			case "sftp-files":
+				wantHashedReceiving = 1 // the ISO
+			case "sftp":
+				// Every file in the tar stream (the stale dom0 copy too,
+				// as it is sent from scratch; manifest.json last), each
+				// hashed by the server as tar finished it.
+				wantStreamed, wantHashedReceiving = st.Files, st.Files
 			}
-			if st.HashedReceiving != wantStream {
-				t.Errorf("%d files hashed while receiving, want %d", st.HashedReceiving, wantStream)
+			if st.HashedReceiving != wantHashedReceiving || st.Streamed != wantStreamed {
+				t.Errorf("%d files hashed while receiving, %d streamed; want %d and %d", st.HashedReceiving, st.Streamed, wantHashedReceiving, wantStreamed)
 			}
 		})
 	}
@@ -130,7 +136,7 @@ func TestStreamHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newSFTPBackend(ctx, conn, d, "")
+	b, err := newSFTPBackend(ctx, conn, d, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

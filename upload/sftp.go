@@ -27,6 +27,10 @@ type sftpBackend struct {
 	verify    string // "readback" forbids hashing on the server
 	probeOnce sync.Once
 	hasher    *remoteHasher // nil: read files back to hash them
+	noStream  bool          // no tar stream (Options.Transport "sftp")
+	preMu     sync.Mutex
+	pre       chan *tarSession // the tar stream started with the connection, taken once
+	noTar     atomic.Bool      // the server's tar cannot take the stream
 	fsync     bool
 	posix     bool
 
@@ -40,7 +44,20 @@ type sftpBackend struct {
 // LAN link busy without exceeding OpenSSH's default channel windows.
 const sftpConcurrency = 64
 
-func newSFTPBackend(ctx context.Context, conn *ssh.Client, d Destination, verify string) (*sftpBackend, error) {
+// newSFTPBackend starts the SFTP subsystem on conn and, so that the
+// account's login shell runs for both at once, the tar stream into
+// streamDir (tar_sftp.go) or, without one, the control shell
+// (hash_sftp.go), which then does the hashing and the flush. With a
+// stream the control shell starts only if needed.
+func newSFTPBackend(ctx context.Context, conn *ssh.Client, d Destination, verify, streamDir string) (*sftpBackend, error) {
+	b := &sftpBackend{conn: conn, dest: d, verify: verify, noStream: streamDir == "", done: make(chan struct{})}
+	if b.streamOK() {
+		pre := make(chan *tarSession, 1)
+		b.pre = pre
+		go func() { pre <- startTar(conn, streamDir) }()
+	} else {
+		go b.hashCommand()
+	}
 	sc, err := sftp.NewClient(conn,
 		sftp.UseConcurrentWrites(true),
 		sftp.UseConcurrentReads(true),
@@ -48,9 +65,10 @@ func newSFTPBackend(ctx context.Context, conn *ssh.Client, d Destination, verify
 	)
 	if err != nil {
 		conn.Close()
+		b.closeTar()
 		return nil, fmt.Errorf("start sftp subsystem on %s: %w", d.Addr(), err)
 	}
-	b := &sftpBackend{conn: conn, sc: sc, dest: d, verify: verify, done: make(chan struct{})}
+	b.sc = sc
 	_, b.fsync = sc.HasExtension("fsync@openssh.com")
 	_, b.posix = sc.HasExtension("posix-rename@openssh.com")
 	// Ctrl-C must not wait for a stalled server: closing the connection
@@ -119,6 +137,7 @@ func (b *sftpBackend) broken() bool {
 
 func (b *sftpBackend) close() error {
 	b.stopCtx()
+	b.closeTar()
 	if b.hasher != nil {
 		b.hasher.close()
 	}
@@ -300,26 +319,25 @@ func (b *sftpBackend) syncDir(context.Context, string) error { return nil }
 // one "sync -f" flushes the whole tree before the rename instead.
 func (b *sftpBackend) batchSync() bool { return b.hashCommand() != "" }
 
-// syncTree runs "sync -f DIR" (syncfs(2) on the filesystem holding DIR,
-// coreutils 8.24 or later) or, failing that, "sync" on the server. When
-// neither can run, or the account has no exec channel, each file is
-// fsynced over SFTP instead.
+// syncTree asks the control shell (hash_sftp.go) to run "sync -f DIR"
+// (syncfs(2) on the filesystem holding DIR, coreutils 8.24 or later) or,
+// failing that, "sync" on the server. When neither can run, each file is
+// fsynced over SFTP instead; an account with no exec channel had put
+// fsync each file already.
 func (b *sftpBackend) syncTree(ctx context.Context, dir string, files []string) error {
 	if !b.batchSync() {
 		return nil // put fsynced each file
 	}
-	for _, cmd := range []string{"sync -f -- " + shellQuote(dir), "sync"} {
-		err := b.run(ctx, cmd)
-		if err == nil {
-			return nil
-		}
-		if b.dead.Load() || ctx.Err() != nil {
-			return err
-		}
-		slog.Debug("upload: remote sync failed", "command", cmd, "err", err)
+	err := b.hasher.flush(ctx, dir)
+	if err == nil {
+		return nil
 	}
+	if b.dead.Load() || ctx.Err() != nil {
+		return err
+	}
+	slog.Debug("upload: remote sync failed", "err", err)
 	if !b.fsync {
-		return fmt.Errorf("cannot make %s durable: the server runs neither sync -f nor sync, and lacks fsync@openssh.com", dir)
+		return fmt.Errorf("cannot make %s durable: %w, and the server lacks fsync@openssh.com", dir, err)
 	}
 	for _, p := range files {
 		if err := ctx.Err(); err != nil {
@@ -334,22 +352,6 @@ func (b *sftpBackend) syncTree(ctx context.Context, dir string, files []string) 
 		if err != nil {
 			return fmt.Errorf("fsync %s: %w", p, err)
 		}
-	}
-	return nil
-}
-
-// run runs one command on the server in a session of its own.
-func (b *sftpBackend) run(ctx context.Context, cmd string) error {
-	s, err := b.conn.NewSession()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Close() })
-	defer stop()
-	out, err := s.CombinedOutput(cmd)
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", cmd, err, firstLine(string(out)))
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func TestSFTPOnlyAccountReadsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newSFTPBackend(context.Background(), conn, d, "")
+	b, err := newSFTPBackend(context.Background(), conn, d, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +142,8 @@ func TestSFTPOnlyAccountReadsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPublished(t, src, filepath.Join(dest, "master", testName), 0o755, 0o644)
-	if st.Verified != st.Files {
-		t.Errorf("verified %d of %d files", st.Verified, st.Files)
+	if st.Verified != st.Files || st.Streamed != 0 {
+		t.Errorf("verified %d of %d files, streamed %d; want all verified, none streamed (no commands run there)", st.Verified, st.Files, st.Streamed)
 	}
 	// Corrupt a published file behind upload's back: a re-publish must
 	// notice through the read-back hashes.
@@ -166,7 +166,7 @@ func TestSFTPRemoteHashProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newSFTPBackend(ctx, conn, d, "")
+	b, err := newSFTPBackend(ctx, conn, d, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

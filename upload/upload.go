@@ -75,6 +75,11 @@ type Options struct {
 	// account allows it, else read back) or "readback".
 	Verify   string
 	NoLatest bool // leave <dest>/<branch>/latest alone
+	// Transport selects how SFTP destinations receive new files: "" or
+	// "auto" (one tar stream per chunk of files over an exec channel when
+	// the account may run commands and the server has GNU tar or bsdtar,
+	// else SFTP) or "sftp" (always file by file over SFTP).
+	Transport string
 
 	// sendHook, for tests, sees the running total of bytes sent.
 	sendHook func(total int64)
@@ -92,6 +97,12 @@ type Stats struct {
 	Skipped      int64  // bytes found on the destination already, verified, not sent
 	SkippedFiles int
 	Verified     int // file hashes compared at the destination
+	// Streamed counts the files sent in a tar stream (see tar_sftp.go)
+	// rather than written one by one over SFTP.
+	Streamed int
+	// Resent counts files sent once more after their hash at the
+	// destination did not match.
+	Resent int
 	// FromManifest counts sent files whose local sha256 came from the
 	// build's manifest.json instead of hashing them here; HashedReceiving
 	// those hashed at the destination while they arrived.
@@ -122,6 +133,7 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 		Branch:     c.Build.Branch,
 		KnownHosts: c.Upload.KnownHosts,
 		Identity:   c.Upload.Identity,
+		Transport:  c.Upload.Transport,
 	}
 	var err error
 	if o.DirMode, err = ParseMode(c.Upload.DirMode); err != nil {
@@ -231,6 +243,11 @@ func prepare(o Options) (*publisher, error) {
 	if p.dest, err = ParseDestination(o.Dest); err != nil {
 		return nil, err
 	}
+	switch o.Transport {
+	case "", "auto", "sftp":
+	default:
+		return nil, fmt.Errorf("upload: transport %q: want auto or sftp", o.Transport)
+	}
 	if o.Verify != "" && o.Verify != "readback" {
 		return nil, fmt.Errorf("upload: verify mode %q: want empty (auto) or readback", o.Verify)
 	}
@@ -277,7 +294,11 @@ func (p *publisher) open(ctx context.Context) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSFTPBackend(ctx, conn, p.dest, p.o.Verify)
+	streamDir := ""
+	if p.o.Transport != "sftp" {
+		streamDir = p.partial
+	}
+	return newSFTPBackend(ctx, conn, p.dest, p.o.Verify, streamDir)
 }
 
 // fail names the file and destination, and marks the error transient when
@@ -324,24 +345,25 @@ func (p *publisher) attempt(ctx context.Context, st *Stats) error {
 	if err != nil {
 		return err
 	}
-	if err := p.sendAll(ctx, b, plan, st); err != nil {
-		return err
-	}
+	// Symlinks first: they may dangle until their targets arrive, and a
+	// tar stream's flush at its end then covers them too.
 	if err := p.placeLinks(ctx, b, existing); err != nil {
 		return err
 	}
-	if plan.manifest != nil {
-		if err := p.sendGroup(ctx, b, []job{*plan.manifest}, st, nil); err != nil {
-			return err
-		}
+	flushed, err := p.sendAll(ctx, b, plan, st)
+	if err != nil {
+		return err
 	}
+	slog.Debug("upload: files sent and verified", "flushed", flushed)
 	// Every file durable before the rename makes the build visible.
-	files := make([]string, len(p.tree.files))
-	for i, f := range p.tree.files {
-		files[i] = path.Join(p.partial, f.rel)
-	}
-	if err := b.syncTree(ctx, p.partial, files); err != nil {
-		return p.fail(b, "sync", p.partial, err)
+	if !flushed {
+		files := make([]string, len(p.tree.files))
+		for i, f := range p.tree.files {
+			files[i] = path.Join(p.partial, f.rel)
+		}
+		if err := b.syncTree(ctx, p.partial, files); err != nil {
+			return p.fail(b, "sync", p.partial, err)
+		}
 	}
 	if err := b.chmod(ctx, p.partial, p.dirMode); err != nil {
 		return p.fail(b, "chmod", p.partial, err)
@@ -527,15 +549,7 @@ func (p *publisher) planFiles(ctx context.Context, b backend, existing map[strin
 	sort.SliceStable(jobs, func(i, j int) bool { return order[jobs[i].f.rel] < order[jobs[j].f.rel] })
 
 	plan := &filePlan{}
-	const groupFiles, groupBytes = 64, 8 << 20
-	var cur []job
-	var curBytes int64
-	flush := func() {
-		if len(cur) > 0 {
-			plan.groups = append(plan.groups, cur)
-			cur, curBytes = nil, 0
-		}
-	}
+	var rest []job
 	for _, j := range jobs {
 		plan.toSend += j.f.size - j.offset
 		if j.f.rel == ManifestName {
@@ -543,14 +557,31 @@ func (p *publisher) planFiles(ctx context.Context, b backend, existing map[strin
 			plan.manifest = &jj
 			continue
 		}
-		if len(cur) == groupFiles || curBytes+j.f.size > groupBytes {
-			flush()
+		rest = append(rest, j)
+	}
+	plan.groups = groupJobs(rest)
+	return plan, nil
+}
+
+// groupJobs cuts jobs into the groups sendGroup writes and verifies
+// together: up to 64 files or 8 MiB.
+func groupJobs(jobs []job) [][]job {
+	const groupFiles, groupBytes = 64, 8 << 20
+	var groups [][]job
+	var cur []job
+	var curBytes int64
+	for _, j := range jobs {
+		if len(cur) > 0 && (len(cur) == groupFiles || curBytes+j.f.size > groupBytes) {
+			groups = append(groups, cur)
+			cur, curBytes = nil, 0
 		}
 		cur = append(cur, j)
 		curBytes += j.f.size
 	}
-	flush()
-	return plan, nil
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	return groups
 }
 
 // sameContent hashes files at the destination (under root) and here at the
@@ -649,31 +680,78 @@ func (p *publisher) checkListed(ctx context.Context, f fileEntry) (sum, error) {
 	return s, nil
 }
 
-func (p *publisher) sendAll(ctx context.Context, b backend, plan *filePlan, st *Stats) error {
+// sendAll sends and verifies every planned file, manifest.json last. It
+// reports whether everything is already durable at the destination (a
+// tar stream flushed after the last write), which spares syncTree.
+func (p *publisher) sendAll(ctx context.Context, b backend, plan *filePlan, st *Stats) (bool, error) {
 	if plan.toSend == 0 {
-		return nil
+		return false, nil
 	}
 	p.t.Printf("upload: sending %s in %d file(s) to %s", term.Bytes(plan.toSend), countJobs(plan), p.partialURL())
 	prog := startProgress(p.t, plan.toSend)
 	defer prog.finish()
 	var mu sync.Mutex
+	add := func(local Stats) {
+		mu.Lock()
+		st.Sent += local.Sent
+		st.SentFiles += local.SentFiles
+		st.Streamed += local.Streamed
+		st.Verified += local.Verified
+		st.FromManifest += local.FromManifest
+		st.HashedReceiving += local.HashedReceiving
+		st.Resent += local.Resent
+		mu.Unlock()
+	}
+	groups := plan.groups
+	var fresh []job
+	s, ok := b.(streamer)
+	if ok && s.streamOK() {
+		groups, fresh = splitFresh(groups)
+		if plan.manifest != nil && plan.manifest.offset == 0 {
+			fresh = append(fresh, *plan.manifest) // the archive's last member
+			plan.manifest = nil
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.parallel)
-	for _, grp := range plan.groups {
-		g.Go(func() error {
-			var local Stats
-			err := p.sendGroup(gctx, b, grp, &local, prog)
-			mu.Lock()
-			st.Sent += local.Sent
-			st.SentFiles += local.SentFiles
-			st.Verified += local.Verified
-			st.FromManifest += local.FromManifest
-			st.HashedReceiving += local.HashedReceiving
-			mu.Unlock()
-			return err
-		})
+	sendGroups := func(groups [][]job) {
+		for _, grp := range groups {
+			g.Go(func() error {
+				var local Stats
+				err := p.sendGroup(gctx, b, grp, &local, prog)
+				add(local)
+				return err
+			})
+		}
 	}
-	return g.Wait()
+	sendGroups(groups)
+	flushed := false
+	if len(fresh) > 0 {
+		var err error
+		flushed, err = p.sendStream(gctx, b, s, fresh, add, prog)
+		if errors.Is(err, errStreamStart) && gctx.Err() == nil {
+			slog.Debug("upload: writing files over SFTP", "why", err)
+			rest := fresh
+			if m := len(fresh) - 1; fresh[m].f.rel == ManifestName {
+				rest, plan.manifest = fresh[:m], &fresh[m]
+			}
+			sendGroups(groupJobs(rest))
+		} else if err != nil {
+			g.Wait()
+			return false, err
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return false, err
+	}
+	if plan.manifest != nil {
+		if err := p.sendGroup(ctx, b, []job{*plan.manifest}, st, nil); err != nil {
+			return false, err
+		}
+	}
+	// The stream's flush covers what was written before it; anything
+	// written around it (resumed files, a resent mismatch) needs another.
+	return flushed && len(groups) == 0 && plan.manifest == nil && st.Resent == 0, nil
 }
 
 func countJobs(plan *filePlan) int {
@@ -714,6 +792,12 @@ func (p *publisher) sendGroup(ctx context.Context, b backend, grp []job, st *Sta
 	if err != nil {
 		return err
 	}
+	return p.verifyGroup(ctx, b, grp, res, st, prog)
+}
+
+// verifyGroup hashes a group of written files at the destination (where
+// put did not already hash them while receiving) and settles mismatches.
+func (p *publisher) verifyGroup(ctx context.Context, b backend, grp []job, res []putResult, st *Stats, prog *progress) error {
 	remote := make([]string, len(grp))
 	var ask []string
 	var askIdx []int
@@ -781,6 +865,7 @@ func (p *publisher) mismatch(ctx context.Context, b backend, j job, remote strin
 		}
 	}
 	slog.Warn("upload: hash mismatch at destination; sending again", "file", j.f.rel, "offset", j.offset)
+	st.Resent++
 	s, err := p.put(ctx, b, job{f: j.f}, true, st, prog)
 	if err != nil {
 		return err
@@ -800,11 +885,23 @@ func (p *publisher) mismatch(ctx context.Context, b backend, j job, remote strin
 // (always with force, as on a resend).
 func (p *publisher) put(ctx context.Context, b backend, j job, force bool, st *Stats, prog *progress) (putResult, error) {
 	remote := path.Join(p.partial, j.f.rel)
-	listed, useListed := p.listed(j.f)
+	_, useListed := p.listed(j.f)
 	useListed = useListed && !force
 	var sent int64
-	r, err := b.put(ctx, j.f, remote, j.offset, p.fileMode, !useListed, func(n int) {
-		sent += int64(n)
+	r, err := b.put(ctx, j.f, remote, j.offset, p.fileMode, !useListed, p.counter(&sent, prog))
+	st.Sent += sent
+	if err != nil {
+		return r, p.fail(b, "upload "+j.f.rel+" to", remote, err)
+	}
+	p.sent(j.f, &r, st)
+	return r, nil
+}
+
+// counter returns the progress callback of one transfer: it adds to
+// *sent, the upload's running total and the progress line.
+func (p *publisher) counter(sent *int64, prog *progress) func(int) {
+	return func(n int) {
+		*sent += int64(n)
 		total := p.totalSent.Add(int64(n))
 		if prog != nil {
 			prog.add(n)
@@ -812,23 +909,25 @@ func (p *publisher) put(ctx context.Context, b backend, j job, force bool, st *S
 		if p.o.sendHook != nil {
 			p.o.sendHook(total)
 		}
-	})
-	st.Sent += sent
-	if err != nil {
-		return r, p.fail(b, "upload "+j.f.rel+" to", remote, err)
 	}
-	if useListed {
-		r.local = listed
-		st.FromManifest++
+}
+
+// sent records a file written to the destination: its expected sum is the
+// manifest's when put did not hash it here.
+func (p *publisher) sent(f fileEntry, r *putResult, st *Stats) {
+	if !r.hashedLocal {
+		if listed, ok := p.listed(f); ok {
+			r.local = listed
+			st.FromManifest++
+		}
 	}
 	st.SentFiles++
 	p.sentMu.Lock()
-	p.sentEver[j.f.rel] = true
+	p.sentEver[f.rel] = true
 	p.sentMu.Unlock()
-	if !p.t.IsTTY() && j.f.size >= 1<<20 {
-		p.t.Printf("upload: sent %s (%s)", j.f.rel, term.Bytes(j.f.size))
+	if !p.t.IsTTY() && f.size >= 1<<20 {
+		p.t.Printf("upload: sent %s (%s)", f.rel, term.Bytes(f.size))
 	}
-	return r, nil
 }
 
 func (p *publisher) placeLinks(ctx context.Context, b backend, existing map[string]remoteInfo) error {

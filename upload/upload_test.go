@@ -153,6 +153,10 @@ func targets(t *testing.T) []target {
 		name: "sftp",
 		url:  s.url,
 		opts: func(o *Options) { o.KnownHosts, o.Identity = s.knownHosts, s.identity },
+	}, target{
+		name: "sftp-files",
+		url:  s.url,
+		opts: func(o *Options) { o.KnownHosts, o.Identity, o.Transport = s.knownHosts, s.identity, "sftp" },
 	})
 	return ts
 }

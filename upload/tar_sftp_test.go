@@ -1,0 +1,85 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xtbuild/xtbuild/internal/term"
+)
+
+// TestStreamHostileNames publishes, through the tar stream, files whose
+// names a shell, tar or the hashing command could take for something
+// else: quotes, $(...), spaces, a leading dash, globs, non-ASCII, a name
+// longer than ustar's 100 bytes (a PAX header) and a path deeper than its
+// 155-byte prefix. Every file must arrive as itself, be hashed by the
+// server as itself (one hash line per file, in order), and nothing may run.
+func TestStreamHostileNames(t *testing.T) {
+	s := startSSHD(t)
+	paranoidUmask(t)
+	root := t.TempDir()
+	src := makeBuild(t, root, 1<<20)
+	home, _ := os.UserHomeDir()
+	pwned := filepath.Join(home, "xtbuild-pwned")
+	os.Remove(pwned)
+	names := []string{
+		"it's.ipk", `"quoted".ipk`, "$(touch " + pwned + ").ipk", "`touch " + pwned + "`.ipk",
+		"with space.ipk", "-dash.ipk", "--version", "*.ipk", "?", "[a-z]", "semi;colon&amp|pipe>x<y",
+		"ünïcødé-пакет.ipk", strings.Repeat("l", 150) + ".ipk",
+		filepath.Join(strings.Repeat("d", 90), strings.Repeat("e", 90), "deep file.ipk"),
+		"tab\there.ipk",
+	}
+	for i, n := range names {
+		writeRandom(t, filepath.Join(src, "odd", n), int64(100+i*37), uint64(900+i))
+	}
+	writeRandom(t, filepath.Join(src, "-top"), 77, 7) // a top-level name with a dash
+	dest := filepath.Join(root, "dest")
+	var log bytes.Buffer
+	o := Options{Src: src, Dest: s.url(dest), Branch: "master", KnownHosts: s.knownHosts, Identity: s.identity, Term: term.NewPlain(&log)}
+	st, err := Publish(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Publish: %v\n%s", err, log.String())
+	}
+	checkPublished(t, src, filepath.Join(dest, "master", testName), 0o755, 0o644)
+	if st.Streamed != st.Files || st.HashedReceiving != st.Files || st.Verified != st.Files {
+		t.Errorf("stats %+v: want all %d files streamed and each hashed by the server as tar finished it", st, st.Files)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		os.Remove(pwned)
+		t.Error("a file name was executed on the server")
+	}
+}
+
+// TestStreamFallsBackWithoutGNUTar: a server whose tar is not GNU tar
+// (here a bsdtar stand-in first on PATH) gets every file over SFTP, and
+// the upload is as complete and verified as with the stream.
+func TestStreamFallsBackWithoutGNUTar(t *testing.T) {
+	bin := t.TempDir()
+	// Stand-in for a non-GNU tar: it answers --version as bsdtar does
+	// and fails anything else, so a stream sent to it could not succeed.
+	asked := filepath.Join(bin, "asked")
+	script := "#!/bin/sh\n[ \"$1\" = --version ] && { touch " + asked + "; echo 'bsdtar 3.6.2 - libarchive 3.6.2'; exit 0; }\necho 'not this tar' >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(bin, "tar"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := startSSHD(t, "SetEnv PATH="+bin+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	root := t.TempDir()
+	src := makeBuild(t, root, 3<<20)
+	dest := filepath.Join(root, "dest")
+	var log bytes.Buffer
+	o := Options{Src: src, Dest: s.url(dest), Branch: "master", KnownHosts: s.knownHosts, Identity: s.identity, Term: term.NewPlain(&log)}
+	st, err := Publish(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Publish: %v\n%s", err, log.String())
+	}
+	checkPublished(t, src, filepath.Join(dest, "master", testName), 0o755, 0o644)
+	if _, err := os.Stat(asked); err != nil {
+		t.Fatalf("the server's tar was never asked for its version (%v): the test did not reach the check it is about", err)
+	}
+	if st.Streamed != 0 || st.Verified != st.Files || st.Sent != st.Bytes {
+		t.Errorf("stats %+v: want every file sent over SFTP (none streamed) and verified", st)
+	}
+}
