@@ -138,12 +138,14 @@ func (b *sftpBackend) broken() bool {
 func (b *sftpBackend) close() error {
 	b.stopCtx()
 	b.closeTar()
-	if b.hasher != nil {
-		b.hasher.close()
-	}
 	b.sc.Close()
 	b.conn.Close()
 	<-b.done
+	// A probe still running (started with the connection) ends with it.
+	b.probeOnce.Do(func() {})
+	if b.hasher != nil {
+		b.hasher.close()
+	}
 	return nil
 }
 

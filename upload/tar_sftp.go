@@ -220,11 +220,12 @@ func (b *sftpBackend) stream(ctx context.Context, dir string, files []streamFile
 	}
 	s, in, out, msgs := t.s, t.in, t.out, t.msgs
 	defer s.Close()
-	// Ctrl-C ends the archive where it is, so tar on the server writes out
-	// what it has and exits; the wait for that is bounded, then the
-	// session is closed regardless.
+	// Ctrl-C ends the archive where it is (the next read of a file fails,
+	// and the writer closes the input), so tar on the server writes out
+	// what it has and exits; a writer stuck on a stalled connection, or a
+	// server that does not exit, is cut off by closing the session 2 s
+	// later.
 	stop := context.AfterFunc(ctx, func() {
-		in.Close()
 		time.AfterFunc(2*time.Second, func() { s.Close() })
 	})
 	defer stop()

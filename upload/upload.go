@@ -707,8 +707,10 @@ func (p *publisher) sendAll(ctx context.Context, b backend, plan *filePlan, st *
 	s, ok := b.(streamer)
 	if ok && s.streamOK() {
 		groups, fresh = splitFresh(groups)
-		if plan.manifest != nil && plan.manifest.offset == 0 {
-			fresh = append(fresh, *plan.manifest) // the archive's last member
+		if plan.manifest != nil && plan.manifest.offset == 0 && len(groups) == 0 {
+			// The archive's last member; with resumed files going over
+			// SFTP at the same time it waits for them instead.
+			fresh = append(fresh, *plan.manifest)
 			plan.manifest = nil
 		}
 	}
