@@ -175,14 +175,20 @@ func startTar(conn *ssh.Client, dir string) *tarSession {
 	return t
 }
 
+// takePre hands out the session started with the connection, once (nil
+// after that, or when none was started).
+func (b *sftpBackend) takePre() chan *tarSession {
+	b.preMu.Lock()
+	defer b.preMu.Unlock()
+	pre := b.pre
+	b.pre = nil
+	return pre
+}
+
 // takeTar returns the session started with the connection if it is for
 // dir, or a new one.
 func (b *sftpBackend) takeTar(dir string) *tarSession {
-	b.preMu.Lock()
-	pre := b.pre
-	b.pre = nil
-	b.preMu.Unlock()
-	if pre != nil {
+	if pre := b.takePre(); pre != nil {
 		t := <-pre
 		if t.dir == dir {
 			return t
@@ -196,11 +202,7 @@ func (b *sftpBackend) takeTar(dir string) *tarSession {
 
 // closeTar ends a started session that was never used.
 func (b *sftpBackend) closeTar() {
-	b.preMu.Lock()
-	pre := b.pre
-	b.pre = nil
-	b.preMu.Unlock()
-	if pre != nil {
+	if pre := b.takePre(); pre != nil {
 		go func() {
 			if t := <-pre; t.s != nil {
 				t.s.Close()

@@ -36,14 +36,7 @@ func TestStreamHostileNames(t *testing.T) {
 		writeRandom(t, filepath.Join(src, "odd", n), int64(100+i*37), uint64(900+i))
 	}
 	writeRandom(t, filepath.Join(src, "-top"), 77, 7) // a top-level name with a dash
-	dest := filepath.Join(root, "dest")
-	var log bytes.Buffer
-	o := Options{Src: src, Dest: s.url(dest), Branch: "master", KnownHosts: s.knownHosts, Identity: s.identity, Term: term.NewPlain(&log)}
-	st, err := Publish(context.Background(), o)
-	if err != nil {
-		t.Fatalf("Publish: %v\n%s", err, log.String())
-	}
-	checkPublished(t, src, filepath.Join(dest, "master", testName), 0o755, 0o644)
+	st := publishChecked(t, s, src, filepath.Join(root, "dest"))
 	if st.Streamed != st.Files || st.HashedReceiving != st.Files || st.Verified != st.Files {
 		t.Errorf("stats %+v: want all %d files streamed and each hashed by the server as tar finished it", st, st.Files)
 	}
@@ -68,7 +61,19 @@ func TestStreamFallsBackWithoutGNUTar(t *testing.T) {
 	s := startSSHD(t, "SetEnv PATH="+bin+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	root := t.TempDir()
 	src := makeBuild(t, root, 3<<20)
-	dest := filepath.Join(root, "dest")
+	st := publishChecked(t, s, src, filepath.Join(root, "dest"))
+	if _, err := os.Stat(asked); err != nil {
+		t.Fatalf("the server's tar was never asked for its version (%v): the test did not reach the check it is about", err)
+	}
+	if st.Streamed != 0 || st.Verified != st.Files || st.Sent != st.Bytes {
+		t.Errorf("stats %+v: want every file sent over SFTP (none streamed) and verified", st)
+	}
+}
+
+// publishChecked publishes src to dest on s with default options and
+// checks that the destination holds exactly the build.
+func publishChecked(t *testing.T, s *sshServer, src, dest string) Stats {
+	t.Helper()
 	var log bytes.Buffer
 	o := Options{Src: src, Dest: s.url(dest), Branch: "master", KnownHosts: s.knownHosts, Identity: s.identity, Term: term.NewPlain(&log)}
 	st, err := Publish(context.Background(), o)
@@ -76,10 +81,5 @@ func TestStreamFallsBackWithoutGNUTar(t *testing.T) {
 		t.Fatalf("Publish: %v\n%s", err, log.String())
 	}
 	checkPublished(t, src, filepath.Join(dest, "master", testName), 0o755, 0o644)
-	if _, err := os.Stat(asked); err != nil {
-		t.Fatalf("the server's tar was never asked for its version (%v): the test did not reach the check it is about", err)
-	}
-	if st.Streamed != 0 || st.Verified != st.Files || st.Sent != st.Bytes {
-		t.Errorf("stats %+v: want every file sent over SFTP (none streamed) and verified", st)
-	}
+	return st
 }
