@@ -14,9 +14,10 @@ import (
 // TestStreamHostileNames publishes, through the tar stream, files whose
 // names a shell, tar or the hashing command could take for something
 // else: quotes, $(...), spaces, a leading dash, globs, non-ASCII, a name
-// longer than ustar's 100 bytes (a PAX header) and a path deeper than its
-// 155-byte prefix. Every file must arrive as itself, be hashed by the
-// server as itself (one hash line per file, in order), and nothing may run.
+// that is not UTF-8, a name longer than ustar's 100 bytes (a PAX header)
+// and a path deeper than its 155-byte prefix. Every file must arrive as
+// itself, be hashed by the server as itself (one hash line per file, in
+// order), and nothing may run.
 func TestStreamHostileNames(t *testing.T) {
 	s := startSSHD(t)
 	paranoidUmask(t)
@@ -36,6 +37,9 @@ func TestStreamHostileNames(t *testing.T) {
 		writeRandom(t, filepath.Join(src, "odd", n), int64(100+i*37), uint64(900+i))
 	}
 	writeRandom(t, filepath.Join(src, "-top"), 77, 7) // a top-level name with a dash
+	// Not UTF-8 (Latin-1), which a PAX record cannot hold: archive/tar
+	// writes a GNU header for it, which GNU tar reads.
+	writeRandom(t, filepath.Join(src, "odd", "caf\xe9.ipk"), 55, 8)
 	st := publishChecked(t, s, src, filepath.Join(root, "dest"))
 	if st.Streamed != st.Files || st.HashedReceiving != st.Files || st.Verified != st.Files {
 		t.Errorf("stats %+v: want all %d files streamed and each hashed by the server as tar finished it", st, st.Files)
