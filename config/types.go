@@ -132,7 +132,7 @@ type Upload struct {
 	Identity    string `toml:"identity" doc:"SSH private key for SFTP uploads; empty uses ~/.ssh/id_ed25519 or id_rsa."`
 	DirMode     string `toml:"dir_mode" doc:"Octal mode of uploaded directories, independent of umask."`
 	FileMode    string `toml:"file_mode" doc:"Octal mode of uploaded files, independent of umask."`
-	Transport   string `toml:"transport" doc:"auto or sftp: auto sends new files to an SFTP destination as tar streams over an SSH exec channel when the account may run commands and the server has GNU tar or bsdtar (else SFTP); sftp always writes file by file over SFTP."`
+	Transport   string `toml:"transport" doc:"auto or sftp: auto sends the new files of an SFTP upload as one tar stream over an SSH exec channel, hashed and flushed by the server as they land, when the account may run commands and the server has GNU tar (else file by file over SFTP); sftp always writes file by file over SFTP."`
 }
 
 // LocalConf holds extra local.conf content.
