@@ -11,7 +11,9 @@
 // Every file is written into the partial directory, hashed where it is
 // stored and compared with the local sha256, given explicit permissions,
 // and only then is the directory renamed to its final name, so readers of
-// <NAME> never see a half build. manifest.json goes last.
+// <NAME> never see a half build. manifest.json goes last. Over SFTP the
+// new files go as one tar stream when the server can take it
+// (tar_sftp.go), else file by file.
 package upload
 
 import (
@@ -76,9 +78,9 @@ type Options struct {
 	Verify   string
 	NoLatest bool // leave <dest>/<branch>/latest alone
 	// Transport selects how SFTP destinations receive new files: "" or
-	// "auto" (one tar stream per chunk of files over an exec channel when
-	// the account may run commands and the server has GNU tar or bsdtar,
-	// else SFTP) or "sftp" (always file by file over SFTP).
+	// "auto" (one tar stream over an exec channel, see tar_sftp.go, when
+	// the account may run commands and the server has GNU tar, else SFTP)
+	// or "sftp" (always file by file over SFTP).
 	Transport string
 
 	// sendHook, for tests, sees the running total of bytes sent.
