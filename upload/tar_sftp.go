@@ -267,11 +267,17 @@ func (b *sftpBackend) stream(ctx context.Context, dir string, files []streamFile
 				e.syncStatus = atoiOr(v, -1)
 				continue
 			}
-			if e.hashed >= len(files) || len(l) < 2*sha256.Size {
+			if e.err != nil {
+				continue // out of step: the rest are hashed apart
+			}
+			// "HEX *./NAME" from openssl -r and sha256sum -b alike; a
+			// line for another file (the command failed on one) puts the
+			// answers out of step.
+			var sum sum
+			if e.hashed >= len(files) || len(l) < 2*sha256.Size || l[2*sha256.Size:] != " *./"+files[e.hashed].f.rel {
 				e.err = fmt.Errorf("unexpected line from the server: %q", firstLine(l))
 				continue
 			}
-			var sum sum
 			if _, err := hex.Decode(sum[:], []byte(l[:2*sha256.Size])); err != nil {
 				e.err = fmt.Errorf("unexpected line from the server: %q", firstLine(l))
 				continue

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,4 +87,49 @@ func publishChecked(t *testing.T, s *sshServer, src, dest string) Stats {
 	}
 	checkPublished(t, src, filepath.Join(dest, "master", testName), 0o755, 0o644)
 	return st
+}
+
+// TestStreamHashOutOfStep: when the server's hashing command fails on one
+// file (here a stand-in openssl that refuses it once, then delegates to
+// the real one), its answers are one line short; upload must notice the
+// answers are out of step rather than pair sums with the wrong files, and
+// verify the rest another way.
+func TestStreamHashOutOfStep(t *testing.T) {
+	real, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("no openssl on this machine: the stand-in delegates to it")
+	}
+	bin := t.TempDir()
+	once := filepath.Join(bin, "refused")
+	script := "#!/bin/sh\nfor a; do case $a in *victim*) [ -e " + once + " ] || { touch " + once +
+		"; echo \"openssl: cannot read $a\" >&2; skip=1; }; esac; done\n" +
+		"if [ -n \"$skip\" ]; then set -- $(for a; do case $a in *victim*) ;; *) printf '%s\\n' \"$a\";; esac; done); fi\n" +
+		"exec " + real + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "openssl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := startSSHD(t, "SetEnv PATH="+bin+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	root := t.TempDir()
+	src := makeBuild(t, root, 2<<20)
+	writeRandom(t, filepath.Join(src, "packages", "ipk", "core2-32", "victim.ipk"), 3000, 77)
+	// The archive's order is the upload's: largest first.
+	tree, err := readSource(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := -1
+	for i, f := range tree.files {
+		if strings.Contains(f.rel, "victim") {
+			victim = i
+		}
+	}
+	st := publishChecked(t, s, src, filepath.Join(root, "dest"))
+	if _, err := os.Stat(once); err != nil {
+		t.Fatalf("the stand-in never refused the file (%v): the test did not reach the case it is about", err)
+	}
+	// The server's sums are taken for the files before the refused one
+	// only; from it on (out of step) every file is hashed apart.
+	if st.Streamed != st.Files || st.Verified != st.Files || st.HashedReceiving != victim || st.Resent != 0 {
+		t.Errorf("stats %+v: want every file streamed and verified, the %d before the refused one by the stream's sums, none resent", st, victim)
+	}
 }
