@@ -695,15 +695,10 @@ func (p *publisher) sendAll(ctx context.Context, b backend, plan *filePlan, st *
 	var mu sync.Mutex
 	add := func(local Stats) {
 		mu.Lock()
-		st.Sent += local.Sent
-		st.SentFiles += local.SentFiles
-		st.Streamed += local.Streamed
-		st.Verified += local.Verified
-		st.FromManifest += local.FromManifest
-		st.HashedReceiving += local.HashedReceiving
-		st.Resent += local.Resent
+		st.addCounts(local)
 		mu.Unlock()
 	}
+	resent := st.Resent // Stats run over all attempts
 	groups := plan.groups
 	var fresh []job
 	s, ok := b.(streamer)
@@ -755,7 +750,19 @@ func (p *publisher) sendAll(ctx context.Context, b backend, plan *filePlan, st *
 	}
 	// The stream's flush covers what was written before it; anything
 	// written around it (resumed files, a resent mismatch) needs another.
-	return flushed && len(groups) == 0 && plan.manifest == nil && st.Resent == 0, nil
+	return flushed && len(groups) == 0 && plan.manifest == nil && st.Resent == resent, nil
+}
+
+// addCounts adds the transfer counters of o (one group's or file's share)
+// to s.
+func (s *Stats) addCounts(o Stats) {
+	s.Sent += o.Sent
+	s.SentFiles += o.SentFiles
+	s.Streamed += o.Streamed
+	s.Verified += o.Verified
+	s.FromManifest += o.FromManifest
+	s.HashedReceiving += o.HashedReceiving
+	s.Resent += o.Resent
 }
 
 func countJobs(plan *filePlan) int {
@@ -789,9 +796,7 @@ func (p *publisher) sendGroup(ctx context.Context, b backend, grp []job, st *Sta
 	}
 	err := g.Wait()
 	for _, e := range each {
-		st.Sent += e.Sent
-		st.SentFiles += e.SentFiles
-		st.FromManifest += e.FromManifest
+		st.addCounts(e) // put counts only what it sent
 	}
 	if err != nil {
 		return err
