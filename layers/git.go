@@ -121,8 +121,14 @@ func initRepo(dir string, bare bool, url string) error {
 		cfg = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n" +
 			fmt.Sprintf("[remote \"origin\"]\n\turl = %s\n", gitConfigValue(url))
 	}
-	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
-		if err := os.MkdirAll(filepath.Join(gitdir, filepath.FromSlash(d)), 0o755); err != nil {
+	// What git needs to see a repository (objects, refs, HEAD) and where
+	// alternates go; git makes the rest (objects/pack, refs/heads, ...) as
+	// it writes there. Each mkdir counts on a cold setup of many layers.
+	if err := os.MkdirAll(gitdir, 0o755); err != nil {
+		return fmt.Errorf("init %s: %w", dir, err)
+	}
+	for _, d := range []string{"objects", "objects/info", "refs"} {
+		if err := os.Mkdir(filepath.Join(gitdir, filepath.FromSlash(d)), 0o755); err != nil {
 			return fmt.Errorf("init %s: %w", dir, err)
 		}
 	}
