@@ -159,3 +159,62 @@ func reportRSS(b *testing.B) {
 		}
 	}
 }
+
+// checkoutBenchRepo makes a one-commit repository of n recipe files of
+// about 1 KiB in directories of 16, packed as a fetch leaves it.
+func checkoutBenchRepo(b *testing.B, n int) (string, string) {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "up")
+	r := gittest.New(b, dir, "main")
+	for i := 0; i < n; i++ {
+		p := filepath.Join(dir, "recipes", fmt.Sprintf("d%d", i/16), fmt.Sprintf("r%d.bb", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(strings.Repeat(fmt.Sprintf("SUMMARY = \"recipe %d\"\nLICENSE = \"MIT\"\n", i), 24)), 0o644)
+	}
+	gittest.Git(b, dir, "add", "-A")
+	gittest.Git(b, dir, "commit", "-q", "-m", "tree")
+	gittest.Git(b, dir, "repack", "-a", "-d", "-q")
+	return filepath.Join(dir, ".git"), r.Head()
+}
+
+// The in-process fresh checkout against `git checkout` of the same tree
+// from the same objects, by tree size: where the process start saved stops
+// paying for Go's slower inflate (maxFreshFiles).
+//
+//	go test ./layers -run XXX -bench Checkout -count 5
+func BenchmarkCheckout(b *testing.B) {
+	for _, n := range []int{16, 64, 256, 1024} {
+		objects, sha := checkoutBenchRepo(b, n)
+		work, made := b.TempDir(), 0
+		fresh := func() string {
+			made++
+			d := filepath.Join(work, strconv.Itoa(made))
+			if err := initRepo(d, false, "file:///nowhere"); err != nil {
+				b.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(d, ".git", "objects", "info", "alternates"), []byte(filepath.Join(objects, "objects")+"\n"), 0o644)
+			return d
+		}
+		b.Run(fmt.Sprintf("files=%d/in-process", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				d := fresh()
+				b.StartTimer()
+				if err := checkoutFresh(context.Background(), objects, d, sha); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("files=%d/git-checkout", n), func(b *testing.B) {
+			g := gitRunner{}
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				d := fresh()
+				b.StartTimer()
+				if _, err := g.run(context.Background(), d, "checkout", "-q", "--detach", sha); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

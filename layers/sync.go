@@ -71,6 +71,7 @@ func Sync(ctx context.Context, c *config.Config, opts Options) ([]Result, error)
 	if err := os.MkdirAll(c.LayersDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("create layers dir: %w", err)
 	}
+	plain := checkoutConfigPlain(os.Getenv)
 	results := make([]Result, len(c.Layers))
 	errs := make([]error, len(c.Layers))
 	sem := make(chan struct{}, opts.Jobs)
@@ -86,7 +87,7 @@ func Sync(ctx context.Context, c *config.Config, opts Options) ([]Result, error)
 				return
 			}
 			defer func() { <-sem }()
-			t := target{layer: l, url: resolveURL(c, l.URL), dir: c.LayerDir(l), full: opts.FullHistory || l.FullHistory}
+			t := target{layer: l, url: resolveURL(c, l.URL), dir: c.LayerDir(l), full: opts.FullHistory || l.FullHistory, plain: plain}
 			if cache := c.GitCache(); cache != "" {
 				t.store = &store{dir: cache}
 			}
@@ -139,6 +140,9 @@ type target struct {
 	commit string // wanted commit, "" to follow the ref
 	full   bool   // fetch whole history
 	store  *store // shared mirrors, or nil
+	// plain: git's configuration lets a fresh checkout be written in
+	// process (checkoutConfigPlain).
+	plain bool
 }
 
 // ref is the followed branch or tag, "" when only a commit was asked.
@@ -211,12 +215,12 @@ func cloneNew(ctx context.Context, g gitRunner, t target, res Result, status fun
 	if err := initRepo(tmp, false, t.url); err != nil {
 		return fail(err)
 	}
-	want, how, err := obtain(ctx, g, t, tmp, true, status)
+	want, how, objects, err := obtain(ctx, g, t, tmp, true, status)
 	if err != nil {
 		return fail(err)
 	}
 	status("checking out " + want[:12])
-	if _, err := g.run(ctx, tmp, "checkout", "-q", "--detach", want); err != nil {
+	if err := checkoutNew(ctx, g, t, objects, tmp, want); err != nil {
 		return fail(err)
 	}
 	if err := writeState(tmp, layerState{status: "complete", commit: want, url: t.url}); err != nil {
@@ -228,6 +232,23 @@ func cloneNew(ctx context.Context, g gitRunner, t target, res Result, status fun
 	}
 	res.Commit, res.Fetch, res.Action = want, how, "cloned"
 	return res, nil
+}
+
+// checkoutNew checks want out in the new repository at dir, in process
+// when the tree and git's configuration allow it, else (and after any
+// failure of that) with git.
+func checkoutNew(ctx context.Context, g gitRunner, t target, objects, dir, want string) error {
+	if t.plain {
+		err := checkoutFresh(ctx, objects, dir, want)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if err := clearWorktree(dir); err != nil {
+			return fmt.Errorf("clear %s for git checkout: %w", dir, err)
+		}
+	}
+	_, err := g.run(ctx, dir, "checkout", "-q", "--detach", want)
+	return err
 }
 
 // update brings an existing checkout to its target: it repairs a checkout
@@ -242,7 +263,7 @@ func update(ctx context.Context, g gitRunner, t target, st layerState, res Resul
 	if st.status == "pending" {
 		os.Remove(filepath.Join(t.dir, ".git", "index.lock"))
 	}
-	want, how, err := obtain(ctx, g, t, t.dir, false, status)
+	want, how, _, err := obtain(ctx, g, t, t.dir, false, status)
 	if err != nil {
 		return res, err
 	}
@@ -322,35 +343,39 @@ func headCommit(ctx context.Context, g gitRunner, dir string) (string, error) {
 
 // obtain makes the wanted commit present in the checkout at dir, fetching
 // as little as possible, through the store when there is one, and returns
-// it with how it was fetched. fresh says dir was just initialised (it holds
-// no object, so there is nothing to look up before fetching).
-func obtain(ctx context.Context, g gitRunner, t target, dir string, fresh bool, status func(string)) (string, string, error) {
+// it with how it was fetched and the git dir that holds its objects (the
+// checkout's own, or the mirror it borrows from). fresh says dir was just
+// initialised (it holds no object, so there is nothing to look up before
+// fetching).
+func obtain(ctx context.Context, g gitRunner, t target, dir string, fresh bool, status func(string)) (string, string, string, error) {
 	if t.store == nil {
-		return fetchTarget(ctx, g, t, filepath.Join(dir, ".git"), false, fresh, status)
+		gitdir := filepath.Join(dir, ".git")
+		want, how, err := fetchTarget(ctx, g, t, gitdir, false, fresh, status)
+		return want, how, gitdir, err
 	}
 	m, err := t.store.open(ctx, g, t.url)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	defer m.release()
 	want, how, err := fetchTarget(ctx, g, t, m.dir, true, m.created, status)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if err := m.pin(ctx, g, want); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if err := m.lend(dir); err != nil {
-		return "", "", fmt.Errorf("borrow objects from %s: %w", m.dir, err)
+		return "", "", "", fmt.Errorf("borrow objects from %s: %w", m.dir, err)
 	}
 	if r := t.localRef(false); r != "" {
 		// The checkout's own view of the followed ref (for users, and so a
 		// local commit's check has a ref to compare with).
 		if _, err := g.run(ctx, dir, "update-ref", r, want); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 	}
-	return want, how, nil
+	return want, how, m.dir, nil
 }
 
 // fetchTarget resolves and fetches the target into the repository gitdir
