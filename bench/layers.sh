@@ -15,6 +15,12 @@
 # the rounds, untimed, as xtbuild's store is for its second build dir) and
 # warm. kas ends with an error about a missing init-build-env script (there
 # is no poky here) after its checkout; every repo's HEAD is checked.
+# After the rounds, one untimed pass measures the CPU of the serving side
+# (git-upload-pack and its pack-objects, run here for file:// URLs) for the
+# sequential clones and for xtbuild's cold setup: the upload-pack command is
+# wrapped in /usr/bin/time (remote.origin.uploadpack), whose figure
+# includes pack-objects. That CPU is spent on this host only because the
+# upstreams are local; it bounds what any client can reach here.
 #   bash bench/layers.sh [runs]      (STORE_ONLY=1: only the shared-store rows; NO_KAS=1: no kas rows)
 set -euo pipefail
 runs=${1:-3}
@@ -102,3 +108,17 @@ for r in $(seq "$runs"); do
 	printf 'xtbuild warm no-op, store     %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"
 	rm -rf "$root/s1-$r" "$root/s2-$r" "$root/cache-$r"
 done
+if [ -z "${STORE_ONLY:-}" ] && [ -x /usr/bin/time ]; then
+	echo "== serving side (untimed pass)"
+	srv() { # srv FILE: wrapped upload-pack command that appends "user sys" to FILE
+		printf "/usr/bin/time -a -o %s -f '%%U %%S' git-upload-pack" "$1"
+	}
+	sum() { awk '{c += $1 + $2; n++} END {printf "%.2f s CPU in %d upload-packs", c, n}' "$1"; }
+	w=$root/floor-seq; mkdir -p "$w"
+	for i in "${!urls[@]}"; do git clone -q -u "$(srv "$root/srv-clone")" "${urls[$i]}" "$w/l$i"; done
+	printf 'serving side of sequential git clone   %s\n' "$(sum "$root/srv-clone")"; rm -rf "$w"
+	mkcfg "$root/floor-x"
+	GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.uploadpack GIT_CONFIG_VALUE_0="$(srv "$root/srv-x")" \
+		"$root/layersync" "$root/floor-x/xtbuild.toml" >/dev/null
+	printf 'serving side of xtbuild cold           %s (%d cores)\n' "$(sum "$root/srv-x")" "$(nproc)"
+fi

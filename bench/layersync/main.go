@@ -1,5 +1,7 @@
 // Command layersync runs layers.Sync on a config file and prints the wall
-// time and peak resident set of the process and of its largest git child;
+// time, the CPU time of the process and of its git children, and the peak
+// resident set of the process and of its largest git child (a child's
+// includes the pages it shares with xtbuild until it execs git);
 // bench/layers.sh drives it.
 //
 //	go run ./bench/layersync CONFIG [full]
@@ -34,8 +36,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	env, err := config.LoadOptions(os.Getenv) // XTBUILD_JOBS, as the mage targets read it
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	start := time.Now()
-	res, err := layers.Sync(ctx, c, layers.Options{FullHistory: len(os.Args) > 2 && os.Args[2] == "full"})
+	res, err := layers.Sync(ctx, c, layers.Options{Jobs: env.Jobs, FullHistory: len(os.Args) > 2 && os.Args[2] == "full"})
 	took := time.Since(start)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -45,9 +52,16 @@ func main() {
 	for _, r := range res {
 		how[r.Action+"/"+r.Fetch]++
 	}
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
-	fmt.Printf("%.3f s  self-peak-RSS %d MiB  largest-git-child-RSS %d MiB  %v\n", took.Seconds(), hwm()/1024, ru.Maxrss/1024, how)
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	fmt.Printf("%.3f s  cpu %.2f s + git %.2f s  self-peak-RSS %d MiB  largest-git-child-RSS %d MiB  %v\n",
+		took.Seconds(), cpu(self), cpu(kids), hwm()/1024, kids.Maxrss/1024, how)
+}
+
+// cpu is user plus system time in seconds.
+func cpu(r syscall.Rusage) float64 {
+	return float64(r.Utime.Nano()+r.Stime.Nano()) / 1e9
 }
 
 func hwm() int {
