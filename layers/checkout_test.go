@@ -335,6 +335,21 @@ func TestCheckoutFreshCancelled(t *testing.T) {
 	}
 }
 
+// logGit puts a git on PATH that appends each command line to the file it
+// returns, then runs the real git.
+func logGit(t *testing.T) string {
+	t.Helper()
+	realGit, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	log := filepath.Join(root, "git.log")
+	os.WriteFile(filepath.Join(root, "git"), []byte("#!/bin/sh\necho \"$*\" >> "+log+"\nexec "+realGit+" \"$@\"\n"), 0o755)
+	t.Setenv("PATH", root+":"+os.Getenv("PATH"))
+	return log
+}
+
 // Sync writes a plain fresh checkout in process, with and without the
 // store, and leaves a tree with attributes to git checkout: a git on PATH
 // that logs its commands says which ran.
@@ -348,15 +363,7 @@ func TestSyncChecksOutInProcess(t *testing.T) {
 	if !checkoutConfigPlain(os.Getenv) {
 		t.Skip("/etc/gitconfig changes checkouts here; the in-process checkout is not used on this host")
 	}
-	realGit, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(root, "bin")
-	log := filepath.Join(root, "git.log")
-	os.MkdirAll(bin, 0o755)
-	os.WriteFile(filepath.Join(bin, "git"), []byte("#!/bin/sh\necho \"$*\" >> "+log+"\nexec "+realGit+" \"$@\"\n"), 0o755)
-	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	log := logGit(t)
 
 	up, sha := plainUpstream(t, filepath.Join(root, "up"))
 	attr := gittest.New(t, filepath.Join(root, "attr"), "main")

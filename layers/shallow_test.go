@@ -268,3 +268,28 @@ func TestStoreKeepsLookalikeURLsApart(t *testing.T) {
 		t.Errorf("mirrors %v, want 3", m)
 	}
 }
+
+// The warm no-op of a pinned layer in a build dir that borrows from the
+// store runs no git at all, also when the mirror holds only loose objects
+// (a small fetch is unpacked, and the mirror has no objects/pack).
+func TestStoreWarmNoopRunsNoGit(t *testing.T) {
+	testenvGit(t)
+	root := t.TempDir()
+	up := history(t, filepath.Join(root, "up", "meta-s"), 3)
+	text := fmt.Sprintf("[[layer]]\nname = \"s\"\nurl = %q\ncommit = %q\nsublayers = [\".\"]\n\n[paths]\ngit_cache = %q\n", up.Dir, up.Head(), filepath.Join(root, "cache"))
+	c := parse(t, filepath.Join(root, "work"), text)
+	if _, err := Sync(context.Background(), c, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	log := logGit(t)
+	res, err := Sync(context.Background(), c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Action != "unchanged" {
+		t.Errorf("action %q", res[0].Action)
+	}
+	if data, _ := os.ReadFile(log); len(data) > 0 {
+		t.Errorf("the warm no-op ran git:\n%s", data)
+	}
+}

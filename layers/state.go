@@ -78,7 +78,12 @@ func alternatesOK(dir string) bool {
 		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(l, "pack")); err != nil {
+		// The object directory itself: a mirror whose objects all came
+		// loose (small fetches are unpacked) has no pack/ directory.
+		if !filepath.IsAbs(l) {
+			l = filepath.Join(dir, ".git", "objects", l)
+		}
+		if fi, err := os.Stat(l); err != nil || !fi.IsDir() {
 			return false
 		}
 	}
