@@ -52,7 +52,10 @@ var errLargeTree = errors.New("large tree")
 
 // maxFreshFiles is where errLargeTree starts (paths, directories
 // included). Measured on the bench set (docs/performance.md, Layers).
-var maxFreshFiles = 64
+var maxFreshFiles = 256
+
+// largeBlob is the size past which a blob is streamed, not held whole.
+const largeBlob = 512 << 10
 
 // treeFile is one path of the tree to write.
 type treeFile struct {
@@ -65,7 +68,10 @@ type treeFile struct {
 // repository at dir (which holds only .git), reading objects from the
 // repository at objects (dir/.git, or the store mirror it borrows from).
 func checkoutFresh(ctx context.Context, objects, dir, commit string) error {
-	st := filesystem.NewStorageWithOptions(osfs.New(objects, osfs.WithBoundOS()), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+	// Blobs over largeBlob stream from the pack instead of being read
+	// into memory (and the cache) whole.
+	st := filesystem.NewStorageWithOptions(osfs.New(objects, osfs.WithBoundOS()), cache.NewObjectLRU(8*cache.MiByte),
+		filesystem.Options{KeepDescriptors: true, LargeObjectThreshold: largeBlob})
 	defer st.Close()
 	c, err := object.GetCommit(st, plumbing.NewHash(commit))
 	if err != nil {
