@@ -186,6 +186,22 @@ func TestCheckoutFallsBackToGit(t *testing.T) {
 		t.Fatalf("checkoutFresh of a tree with .gitattributes: %v, want errNotPlain", err)
 	}
 
+	defer func(n int) { maxFreshFiles = n }(maxFreshFiles)
+	maxFreshFiles = 2
+	small := gittest.New(t, filepath.Join(root, "small"), "main") // conf/ and conf/layer.conf
+	os.RemoveAll(dir)
+	initRepo(dir, false, small.Dir)
+	if err := checkoutFresh(context.Background(), filepath.Join(small.Dir, ".git"), dir, small.Head()); err != nil {
+		t.Fatalf("a tree of 2 paths with a limit of 2: %v", err)
+	}
+	third := small.Commit("conf/more.conf", "X = \"1\"\n", "a third path")
+	os.RemoveAll(dir)
+	initRepo(dir, false, small.Dir)
+	if err := checkoutFresh(context.Background(), filepath.Join(small.Dir, ".git"), dir, third); !errors.Is(err, errLargeTree) {
+		t.Fatalf("a tree over maxFreshFiles: %v, want errLargeTree", err)
+	}
+	maxFreshFiles = 256
+
 	c := parse(t, filepath.Join(root, "work"), fmt.Sprintf("[[layer]]\nname = \"l\"\nurl = %q\ncommit = %q\nsublayers = [\".\"]\n", up.Dir, sha))
 	res, err := Sync(context.Background(), c, Options{})
 	if err != nil {
