@@ -51,7 +51,7 @@ var errNotPlain = errors.New("not a plain tree")
 var errLargeTree = errors.New("large tree")
 
 // maxFreshFiles is where errLargeTree starts (paths, directories
-// included). Measured on the bench set (docs/performance.md, Layers).
+// included): measured with BenchmarkCheckout (docs/performance.md, Layers).
 var maxFreshFiles = 256
 
 // largeBlob is the size past which a blob is streamed, not held whole.
@@ -84,9 +84,6 @@ func checkoutFresh(ctx context.Context, objects, dir, commit string) error {
 	var files []treeFile
 	if err := listTree(st, tree, "", &files); err != nil {
 		return err
-	}
-	if len(files) > maxFreshFiles {
-		return fmt.Errorf("%w: %d paths, more than %d", errLargeTree, len(files), maxFreshFiles)
 	}
 	entries := make([]*index.Entry, 0, len(files))
 	for _, f := range files {
@@ -122,9 +119,13 @@ func checkoutFresh(ctx context.Context, objects, dir, commit string) error {
 }
 
 // listTree flattens tree in depth-first order (a directory before what it
-// holds), refusing what a plain checkout does not handle.
+// holds), refusing what a plain checkout does not handle; it stops reading
+// trees once there are more than maxFreshFiles paths.
 func listTree(st *filesystem.Storage, tree *object.Tree, prefix string, out *[]treeFile) error {
 	for _, e := range tree.Entries {
+		if len(*out) >= maxFreshFiles {
+			return fmt.Errorf("%w: more than %d paths", errLargeTree, maxFreshFiles)
+		}
 		if !plainName(e.Name) {
 			return fmt.Errorf("%w: path %q", errNotPlain, prefix+e.Name)
 		}
