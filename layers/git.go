@@ -15,7 +15,7 @@ import (
 )
 
 // git runs the git CLI. Clones, fetches and checkouts go through C git, not
-// go-git: for shallow fetches, alternates and checkouts of thousands of
+// go-git (save the first checkout of a small plain tree, checkout.go): for shallow fetches, alternates and checkouts of thousands of
 // files it is several times faster (docs/performance.md, Layers), and as a
 // child process it stops when the context is cancelled: SIGTERM first,
 // which lets git remove its lock files, then SIGKILL after WaitDelay.

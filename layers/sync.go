@@ -1,5 +1,6 @@
 // Package layers clones and updates the layer repositories in parallel with
-// C git, checks out the pinned (or locked, or branch-head) commit of each,
+// C git (a small plain tree's first checkout is written in process:
+// checkout.go), checks out the pinned (or locked, or branch-head) commit of each,
 // and records exact commits in the lock file. It fetches only what the build
 // needs (one commit, shallow) unless asked for full history, can borrow
 // objects from a host-wide store of mirrors shared by build dirs, never
