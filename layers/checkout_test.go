@@ -6,54 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/xtbuild/xtbuild/internal/gittest"
+	"github.com/xtbuild/xtbuild/internal/treetest"
 )
-
-// snapshot describes a worktree (without .git): each path's type,
-// permission bits and content or link target.
-func snapshot(t *testing.T, dir string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == ".git" {
-			return filepath.SkipDir
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			lines = append(lines, fmt.Sprintf("%s link -> %s", rel, target))
-		case fi.IsDir():
-			lines = append(lines, fmt.Sprintf("%s dir %o", rel, fi.Mode().Perm()))
-		default:
-			data, _ := os.ReadFile(p)
-			lines = append(lines, fmt.Sprintf("%s file %o %x", rel, fi.Mode().Perm(), data))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
 
 // plainUpstream makes a repository whose tree has every kind of entry a
 // plain checkout writes: nested directories, an executable, an empty
@@ -109,8 +72,8 @@ func TestCheckoutFreshMatchesGit(t *testing.T) {
 	gittest.Git(t, root, "clone", "-q", "--no-checkout", up.Dir, theirs)
 	gittest.Git(t, theirs, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", sha)
 
-	if a, b := snapshot(t, mine), snapshot(t, theirs); a != b {
-		t.Errorf("worktrees differ\nin process:\n%s\ngit:\n%s", a, b)
+	if d := treetest.Diff(treetest.Snapshot(t, mine, ".git"), treetest.Snapshot(t, theirs, ".git")); len(d) > 0 {
+		t.Errorf("worktrees differ (in process | git):\n%s", strings.Join(d, "\n"))
 	}
 	if got := gittest.Git(t, mine, "rev-parse", "HEAD"); got != sha {
 		t.Errorf("HEAD %s, want %s", got, sha)
@@ -408,8 +371,8 @@ func TestSyncChecksOutInProcess(t *testing.T) {
 			if len(checkouts) != 1 || !strings.Contains(checkouts[0], attrSha) {
 				t.Errorf("git checkout runs: %q; want exactly one, for the tree with attributes", checkouts)
 			}
-			if a, b := snapshot(t, res[0].Dir), snapshot(t, up.Dir); a != b {
-				t.Errorf("checkout differs from upstream\n%s\nupstream:\n%s", a, b)
+			if d := treetest.Diff(treetest.Snapshot(t, res[0].Dir, ".git"), treetest.Snapshot(t, up.Dir, ".git")); len(d) > 0 {
+				t.Errorf("checkout differs from upstream (checkout | upstream):\n%s", strings.Join(d, "\n"))
 			}
 			if st := gittest.Git(t, res[0].Dir, "status", "--porcelain"); st != "" {
 				t.Errorf("status: %s", st)

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/xtbuild/xtbuild/config"
 	"github.com/xtbuild/xtbuild/internal/standin"
 	"github.com/xtbuild/xtbuild/internal/testenv"
+	"github.com/xtbuild/xtbuild/internal/treetest"
 	"github.com/xtbuild/xtbuild/manifest"
 	"github.com/xtbuild/xtbuild/pipeline"
 	"github.com/xtbuild/xtbuild/provenance"
@@ -74,57 +74,9 @@ func cloneWork(t *testing.T, w *standin.World) string {
 
 func outDirOf(work string) string { return filepath.Join(work, "build-output", "openxt-dev-42-master") }
 
-// snapshot is every entry under dir: a file's sha256 and mode, a symlink's
-// target, a directory.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			l, _ := os.Readlink(p)
-			out[rel] = "symlink " + l
-		case d.IsDir():
-			out[rel] = "dir"
-		default:
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			st, _ := d.Info()
-			out[rel] = st.Mode().String() + " " + sha(data)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func sha(data []byte) string {
 	h := sha256.Sum256(data)
 	return hex.EncodeToString(h[:])
-}
-
-func diffSnapshots(a, b map[string]string) []string {
-	var d []string
-	for k, v := range a {
-		if b[k] != v {
-			d = append(d, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			d = append(d, k+" (new)")
-		}
-	}
-	sort.Strings(d)
-	return d
 }
 
 // consistent checks that the build output is one complete state and
@@ -298,12 +250,12 @@ func testReleaseSignIsAllOrNothing(t *testing.T, w *standin.World) {
 					t.Fatal(err)
 				}
 			}
-			before := snapshot(t, out)
+			before := treetest.Snapshot(t, out)
 			stdout, stderr, code := runBin(t, work, []string{"XTBUILD_RELEASE=1"}, "sign")
 			if code == 0 || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("release sign with a broken ISO input: exit %d\n%s%s", code, stdout, stderr)
 			}
-			if d := diffSnapshots(before, snapshot(t, out)); len(d) > 0 {
+			if d := treetest.Diff(before, treetest.Snapshot(t, out)); len(d) > 0 {
 				t.Errorf("a failed release sign changed the build output: %v", d)
 			}
 			if l := leftovers(t, work); len(l) > 0 {
