@@ -34,7 +34,16 @@ func Create(path string, perm fs.FileMode) (*File, error) {
 }
 
 // Commit syncs the data and renames the temporary file into place.
-func (f *File) Commit() error {
+func (f *File) Commit() error { return f.CommitAs(f.path) }
+
+// CommitAs is Commit to another name in the same directory, for a file
+// named after its content (a git pack after its checksum).
+func (f *File) CommitAs(path string) error {
+	if filepath.Dir(path) != filepath.Dir(f.path) {
+		f.Abort()
+		return fmt.Errorf("atomicfile: %s is not in the directory of %s", path, f.path)
+	}
+	f.path = path
 	if f.done {
 		return errors.New("atomicfile: commit after commit/abort")
 	}

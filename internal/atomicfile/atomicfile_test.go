@@ -58,3 +58,30 @@ func TestWriteNewNeverOverwrites(t *testing.T) {
 		t.Errorf("left behind: %v", ents)
 	}
 }
+
+// CommitAs names the file once its content is known, in the same
+// directory only.
+func TestCommitAs(t *testing.T) {
+	dir := t.TempDir()
+	f, err := Create(filepath.Join(dir, "incoming"), 0o444)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("pack"))
+	if err := f.CommitAs(filepath.Join(dir, "pack-1234")); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "pack-1234")); string(data) != "pack" {
+		t.Errorf("content %q", data)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "pack-1234")); st.Mode().Perm() != 0o444 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	g, _ := Create(filepath.Join(dir, "incoming"), 0o444)
+	if err := g.CommitAs(filepath.Join(t.TempDir(), "elsewhere")); err == nil {
+		t.Error("a name in another directory was accepted")
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
