@@ -19,8 +19,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
-
-	gitcfg "github.com/go-git/go-git/v5/plumbing/format/config"
 )
 
 // A fresh checkout (a new clone, a second build dir) is written in process
@@ -31,7 +29,7 @@ import (
 // attributes (eol conversion, filters, working-tree-encoding, ident), names
 // git's verify_path has opinions on (.git and its NTFS and 8.3 spellings,
 // backslashes, colons, control characters), user or system git
-// configuration that changes what a checkout writes (checkoutConfigPlain),
+// configuration that changes what a checkout writes (readHostConfig),
 // and any error on the way (the partial tree is removed first). A checkout
 // of an existing worktree (update, repair) always runs C git.
 //
@@ -64,14 +62,20 @@ type treeFile struct {
 	hash plumbing.Hash
 }
 
+// openObjects opens the repository at gitdir for reading objects: pack
+// files stay open until Close (go-git otherwise opens a pack per object
+// read), and blobs over largeBlob stream from the pack instead of being
+// read into memory (and the cache) whole.
+func openObjects(gitdir string) *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(osfs.New(gitdir, osfs.WithBoundOS()), cache.NewObjectLRU(8*cache.MiByte),
+		filesystem.Options{KeepDescriptors: true, LargeObjectThreshold: largeBlob})
+}
+
 // checkoutFresh writes commit's tree into the worktree of the new
 // repository at dir (which holds only .git), reading objects from the
 // repository at objects (dir/.git, or the store mirror it borrows from).
 func checkoutFresh(ctx context.Context, objects, dir, commit string) error {
-	// Blobs over largeBlob stream from the pack instead of being read
-	// into memory (and the cache) whole.
-	st := filesystem.NewStorageWithOptions(osfs.New(objects, osfs.WithBoundOS()), cache.NewObjectLRU(8*cache.MiByte),
-		filesystem.Options{KeepDescriptors: true, LargeObjectThreshold: largeBlob})
+	st := openObjects(objects)
 	defer st.Close()
 	c, err := object.GetCommit(st, plumbing.NewHash(commit))
 	if err != nil {
@@ -249,75 +253,4 @@ func clearWorktree(dir string) error {
 		return err
 	}
 	return nil
-}
-
-// checkoutConfigPlain says whether git, as configured for this user, would
-// check out a plain tree exactly as checkoutFresh does: no configuration
-// from the environment, no include it would have to follow, no global
-// attributes file, and none of the settings that change what a checkout
-// writes (eol conversion, symlinks as files, sparse checkout, a
-// different index format, fsmonitor, smudge filters, untracked cache).
-// getenv is os.Getenv.
-func checkoutConfigPlain(getenv func(string) string) bool {
-	for _, v := range []string{"GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_INDEX_VERSION", "GIT_ATTR_SOURCE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY"} {
-		if getenv(v) != "" {
-			return false
-		}
-	}
-	home := getenv("HOME")
-	xdg := getenv("XDG_CONFIG_HOME")
-	if xdg == "" && home != "" {
-		xdg = filepath.Join(home, ".config")
-	}
-	if xdg != "" {
-		if _, err := os.Stat(filepath.Join(xdg, "git", "attributes")); err == nil {
-			return false
-		}
-	}
-	files := []string{"/etc/gitconfig"}
-	if xdg != "" {
-		files = append(files, filepath.Join(xdg, "git", "config"))
-	}
-	if home != "" {
-		files = append(files, filepath.Join(home, ".gitconfig"))
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return false
-		}
-		if !configPlain(data) {
-			return false
-		}
-	}
-	return true
-}
-
-// configPlain checks one git config file for what checkoutConfigPlain
-// refuses; a file it cannot parse is not plain.
-func configPlain(data []byte) bool {
-	cfg := gitcfg.New()
-	if err := gitcfg.NewDecoder(strings.NewReader(string(data))).Decode(cfg); err != nil {
-		return false
-	}
-	for _, s := range cfg.Sections {
-		switch strings.ToLower(s.Name) {
-		case "include", "includeif", "filter":
-			return false
-		case "core":
-			for _, o := range s.Options {
-				switch strings.ToLower(o.Key) {
-				case "autocrlf", "eol", "symlinks", "sparsecheckout", "sparsecheckoutcone", "attributesfile",
-					"fsmonitor", "untrackedcache", "splitindex", "checkroundtripencoding", "worktree", "precomposeunicode":
-					return false
-				}
-			}
-		case "index", "feature", "checkout", "extensions":
-			return false
-		}
-	}
-	return true
 }

@@ -66,6 +66,7 @@ func TestCheckoutFreshMatchesGit(t *testing.T) {
 	}
 	checkIndexStat(t, mine) // first: git status would refresh the index
 	// Git reads the objects through alternates, as a store checkout does.
+	os.MkdirAll(filepath.Join(mine, ".git", "objects", "info"), 0o755)
 	os.WriteFile(filepath.Join(mine, ".git", "objects", "info", "alternates"), []byte(filepath.Join(up.Dir, ".git", "objects")+"\n"), 0o644)
 
 	theirs := filepath.Join(root, "theirs")
@@ -180,39 +181,49 @@ func TestCheckoutFallsBackToGit(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, cfg string
-		plain     bool
+		want      hostConfig
 	}{
-		{"identity and credentials", "[user]\n\tname = x\n[credential \"https://e.org\"]\n\thelper = store\n[safe]\n\tdirectory = *\n", true},
-		{"autocrlf", "[core]\n\tautocrlf = true\n", false},
-		{"eol", "[core]\n\teol = crlf\n", false},
-		{"symlinks off", "[core]\n\tsymlinks = false\n", false},
-		{"global attributes", "[core]\n\tattributesFile = ~/a\n", false},
-		{"filter", "[filter \"lfs\"]\n\tsmudge = git-lfs smudge %f\n", false},
-		{"include", "[include]\n\tpath = other\n", false},
-		{"includeIf", "[includeIf \"gitdir:~/w/\"]\n\tpath = other\n", false},
-		{"index version", "[index]\n\tversion = 4\n", false},
-		{"unparsable", "[core\n", false},
+		{"identity and credentials", "[user]\n\tname = x\n[credential \"https://e.org\"]\n\thelper = store\n[safe]\n\tdirectory = *\n", hostConfig{true, true}},
+		{"autocrlf", "[core]\n\tautocrlf = true\n", hostConfig{false, true}},
+		{"eol", "[core]\n\teol = crlf\n", hostConfig{false, true}},
+		{"symlinks off", "[core]\n\tsymlinks = false\n", hostConfig{false, true}},
+		{"global attributes", "[core]\n\tattributesFile = ~/a\n", hostConfig{false, true}},
+		{"filter", "[filter \"lfs\"]\n\tsmudge = git-lfs smudge %f\n", hostConfig{false, true}},
+		{"include", "[include]\n\tpath = other\n", hostConfig{}},
+		{"includeIf", "[includeIf \"gitdir:~/w/\"]\n\tpath = other\n", hostConfig{}},
+		{"index version", "[index]\n\tversion = 4\n", hostConfig{false, true}},
+		{"unparsable", "[core\n", hostConfig{}},
+		{"insteadOf", "[url \"file:///mirror/\"]\n\tinsteadOf = git://e.org/\n", hostConfig{true, false}},
+		{"fsck received objects", "[transfer]\n\tfsckObjects = true\n", hostConfig{true, false}},
+		{"fetch fsck", "[fetch]\n\tfsckObjects = true\n", hostConfig{true, false}},
+		{"protocol allow", "[protocol \"file\"]\n\tallow = never\n", hostConfig{true, false}},
+		{"git proxy", "[core]\n\tgitProxy = proxy-cmd\n", hostConfig{true, false}},
+		{"shared repository", "[core]\n\tsharedRepository = group\n", hostConfig{true, false}},
+		{"global remote settings", "[remote \"origin\"]\n\tuploadpack = /opt/git-upload-pack\n", hostConfig{true, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := configPlain([]byte(tc.cfg)); got != tc.plain {
-				t.Errorf("configPlain(%q) = %v, want %v", tc.cfg, got, tc.plain)
+			if got := configPlain([]byte(tc.cfg)); got != tc.want {
+				t.Errorf("configPlain(%q) = %+v, want %+v", tc.cfg, got, tc.want)
 			}
 			home := t.TempDir()
 			os.WriteFile(filepath.Join(home, ".gitconfig"), []byte(tc.cfg), 0o644)
 			env := map[string]string{"HOME": home}
-			if got := checkoutConfigPlain(func(k string) string { return env[k] }); got != tc.plain {
-				t.Errorf("checkoutConfigPlain with ~/.gitconfig %q = %v, want %v", tc.cfg, got, tc.plain)
+			if got := readHostConfig(func(k string) string { return env[k] }); got != tc.want {
+				t.Errorf("readHostConfig with ~/.gitconfig %q = %+v, want %+v", tc.cfg, got, tc.want)
 			}
 		})
 	}
 	home := t.TempDir()
 	os.MkdirAll(filepath.Join(home, ".config", "git"), 0o755)
 	os.WriteFile(filepath.Join(home, ".config", "git", "attributes"), []byte("* text=auto\n"), 0o644)
-	if checkoutConfigPlain(func(k string) string { return map[string]string{"HOME": home}[k] }) {
-		t.Error("a global attributes file was not seen")
+	if got := readHostConfig(func(k string) string { return map[string]string{"HOME": home}[k] }); got != (hostConfig{false, true}) {
+		t.Errorf("a global attributes file: %+v", got)
 	}
-	if checkoutConfigPlain(func(k string) string { return map[string]string{"GIT_CONFIG_COUNT": "1"}[k] }) {
-		t.Error("configuration from the environment was not seen")
+	if got := readHostConfig(func(k string) string { return map[string]string{"GIT_CONFIG_COUNT": "1"}[k] }); got != (hostConfig{}) {
+		t.Errorf("configuration from the environment: %+v", got)
+	}
+	if got := readHostConfig(func(k string) string { return map[string]string{"GIT_ALLOW_PROTOCOL": "https"}[k] }); got != (hostConfig{true, false}) {
+		t.Errorf("a protocol restriction from the environment: %+v", got)
 	}
 }
 
@@ -339,7 +350,7 @@ func TestSyncChecksOutInProcess(t *testing.T) {
 	os.MkdirAll(home, 0o755)
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_CONFIG_HOME", "")
-	if !checkoutConfigPlain(os.Getenv) {
+	if !readHostConfig(os.Getenv).checkout {
 		t.Skip("/etc/gitconfig changes checkouts here; the in-process checkout is not used on this host")
 	}
 	log := logGit(t)
