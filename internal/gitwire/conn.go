@@ -1,0 +1,213 @@
+package gitwire
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrNotV2 says the server did not answer in protocol version 2.
+var ErrNotV2 = errors.New("server does not speak git protocol version 2")
+
+// Conn is a protocol v2 session with one upload-pack.
+type Conn struct {
+	rd    pktReader
+	w     io.Writer
+	caps  map[string]string
+	close func() error
+	diag  func() string // the server's stderr, for errors
+}
+
+// Capability returns the value of a capability the server advertised
+// ("" for one without a value) and whether it did.
+func (c *Conn) Capability(name string) (string, bool) {
+	v, ok := c.caps[name]
+	return v, ok
+}
+
+// Close ends the session and reports how the server ended (a local
+// upload-pack's exit status and the tail of its stderr).
+func (c *Conn) Close() error { return c.close() }
+
+// localRepoEnv are the variables git's connect.c removes from a local
+// upload-pack's environment (local_repo_env): they describe the client's
+// repository, not the served one.
+var localRepoEnv = []string{
+	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
+	"GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
+	"GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX",
+	"GIT_SHALLOW_FILE", "GIT_COMMON_DIR", "GIT_NAMESPACE",
+}
+
+// DialLocal starts `git upload-pack` for the repository at path (a bare
+// repository, or a worktree and its .git, as git fetch accepts) with the
+// environment env, as git fetch does for a file:// URL, and reads its
+// capabilities. The child stops when ctx is cancelled (SIGTERM, then
+// SIGKILL) or when this process dies.
+func DialLocal(ctx context.Context, path string, env []string) (*Conn, error) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("gitwire: local path %q is not absolute", path)
+	}
+	cmd := exec.CommandContext(ctx, "git", "upload-pack", "--", path)
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(localRepoEnv, name) && name != "GIT_PROTOCOL" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "GIT_PROTOCOL=version=2")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.WaitDelay = 3 * time.Second
+	stderr := &tail{max: 2048}
+	cmd.Stderr = stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start git upload-pack: %w", err)
+	}
+	var once sync.Once
+	var waitErr error
+	wait := func() error {
+		once.Do(func() {
+			in.Close()
+			// Whatever the server still writes (a pack nobody wants after
+			// an error) must not block its exit.
+			io.Copy(io.Discard, out)
+			waitErr = cmd.Wait()
+			if waitErr != nil {
+				if s := stderr.String(); s != "" {
+					waitErr = fmt.Errorf("git upload-pack %s: %w: %s", path, waitErr, s)
+				} else {
+					waitErr = fmt.Errorf("git upload-pack %s: %w", path, waitErr)
+				}
+			}
+		})
+		return waitErr
+	}
+	c := &Conn{rd: pktReader{r: bufio.NewReaderSize(out, 64<<10)}, w: in, close: wait, diag: stderr.String}
+	if err := c.handshake(); err != nil {
+		if werr := wait(); werr != nil && !errors.Is(err, ErrNotV2) {
+			err = fmt.Errorf("%w (%v)", err, werr)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// DialDaemon connects to the git daemon at host (host or host:port,
+// default port 9418) and asks for upload-pack of path, protocol version 2.
+// The connection is closed when ctx is cancelled.
+func DialDaemon(ctx context.Context, host, path string) (*Conn, error) {
+	if strings.ContainsAny(host+path, "\x00\n") || !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("gitwire: bad git:// address %q %q", host, path)
+	}
+	addr := host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		addr = net.JoinHostPort(strings.Trim(host, "[]"), "9418")
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to git daemon %s: %w", addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	var w pktWriter
+	// git-daemon(1): the request, the virtual host, then after a second
+	// NUL the extra parameters (gitprotocol-pack.txt, "Git Transport").
+	w.raw([]byte("git-upload-pack " + path + "\x00host=" + host + "\x00\x00version=2\x00"))
+	if err := w.send(nc); err != nil {
+		stop()
+		nc.Close()
+		return nil, fmt.Errorf("git daemon %s: %w", addr, ctxErr(ctx, err))
+	}
+	c := &Conn{rd: pktReader{r: bufio.NewReaderSize(nc, 64<<10)}, w: nc, diag: func() string { return "" }}
+	c.close = func() error {
+		stop()
+		nc.Close()
+		return nil
+	}
+	if err := c.handshake(); err != nil {
+		c.close()
+		return nil, ctxErr(ctx, err)
+	}
+	return c, nil
+}
+
+// ctxErr prefers the context's error to the I/O error its cancellation
+// caused.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// handshake reads the capability advertisement.
+func (c *Conn) handshake() error {
+	first, kind, err := c.rd.line()
+	if err != nil {
+		var se *ServerError
+		if errors.As(err, &se) {
+			return err
+		}
+		return fmt.Errorf("read capability advertisement: %w", err)
+	}
+	if kind != 0 || first != "version 2" {
+		return ErrNotV2
+	}
+	c.caps = map[string]string{}
+	for {
+		l, kind, err := c.rd.line()
+		if err != nil {
+			return fmt.Errorf("read capability advertisement: %w", err)
+		}
+		if kind == flushPkt {
+			return nil
+		}
+		if kind != 0 {
+			return fmt.Errorf("read capability advertisement: unexpected special packet %d", kind)
+		}
+		k, v, _ := strings.Cut(l, "=")
+		c.caps[k] = v
+	}
+}
+
+// tail keeps the last max bytes written (a child's stderr); safe for the
+// goroutine exec copies stderr on.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
