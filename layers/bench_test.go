@@ -194,6 +194,7 @@ func BenchmarkCheckout(b *testing.B) {
 			if err := initRepo(d, false, "file:///nowhere"); err != nil {
 				b.Fatal(err)
 			}
+			os.MkdirAll(filepath.Join(d, ".git", "objects", "info"), 0o755)
 			os.WriteFile(filepath.Join(d, ".git", "objects", "info", "alternates"), []byte(filepath.Join(objects, "objects")+"\n"), 0o644)
 			return d
 		}

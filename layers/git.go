@@ -26,15 +26,13 @@ type gitRunner struct {
 // run executes git with args in dir (dir "" for none) and returns stdout.
 // The error carries the command and the tail of git's stderr.
 func (g gitRunner) run(ctx context.Context, dir string, args ...string) (string, error) {
-	full := append([]string{"-c", "advice.detachedHead=false", "-c", "gc.auto=0", "-c", "maintenance.auto=false"}, args...)
-	cmd := exec.CommandContext(ctx, "git", full...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	// If xtbuild itself is killed (SIGKILL, OOM), git must not go on
-	// writing a checkout the next run is repairing.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	cmd.WaitDelay = 3 * time.Second
+	return g.runInput(ctx, dir, nil, args...)
+}
+
+// runInput is run with stdin read from in (nil for none).
+func (g gitRunner) runInput(ctx context.Context, dir string, in io.Reader, args ...string) (string, error) {
+	cmd := g.command(ctx, dir, args...)
+	cmd.Stdin = in
 	var stdout bytes.Buffer
 	stderr := &tailBuffer{max: 4096}
 	cmd.Stdout = &stdout
@@ -52,6 +50,25 @@ func (g gitRunner) run(ctx context.Context, dir string, args ...string) (string,
 	}
 	return stdout.String(), nil
 }
+
+// command prepares git with args in dir: xtbuild's configuration
+// overrides and environment, stopped with the context or with xtbuild.
+func (g gitRunner) command(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	full := append([]string{"-c", "advice.detachedHead=false", "-c", "gc.auto=0", "-c", "maintenance.auto=false"}, args...)
+	cmd := exec.CommandContext(ctx, "git", full...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv()
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// If xtbuild itself is killed (SIGKILL, OOM), git must not go on
+	// writing a checkout the next run is repairing.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.WaitDelay = 3 * time.Second
+	return cmd
+}
+
+// gitEnv is the environment of every git process xtbuild starts: never a
+// credential prompt, messages in English (errors are matched on).
+func gitEnv() []string { return append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C") }
 
 // ok runs git and reports whether it exited 0 (for yes/no questions such as
 // cat-file -e); a cancelled context is an error.
@@ -121,13 +138,14 @@ func initRepo(dir string, bare bool, url string) error {
 		cfg = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n" +
 			fmt.Sprintf("[remote \"origin\"]\n\turl = %s\n", gitConfigValue(url))
 	}
-	// What git needs to see a repository (objects, refs, HEAD) and where
-	// alternates go; git makes the rest (objects/pack, refs/heads, ...) as
-	// it writes there. Each mkdir counts on a cold setup of many layers.
+	// What git needs to see a repository (objects, refs, HEAD); git, the
+	// in-process fetch and lend make the rest (objects/pack, refs/heads,
+	// objects/info, ...) as they write there. Each mkdir counts on a cold
+	// setup of many layers (docs/performance.md, Layers).
 	if err := os.MkdirAll(gitdir, 0o755); err != nil {
 		return fmt.Errorf("init %s: %w", dir, err)
 	}
-	for _, d := range []string{"objects", "objects/info", "refs"} {
+	for _, d := range []string{"objects", "refs"} {
 		if err := os.Mkdir(filepath.Join(gitdir, filepath.FromSlash(d)), 0o755); err != nil {
 			return fmt.Errorf("init %s: %w", dir, err)
 		}

@@ -72,7 +72,7 @@ func Sync(ctx context.Context, c *config.Config, opts Options) ([]Result, error)
 	if err := os.MkdirAll(c.LayersDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("create layers dir: %w", err)
 	}
-	plain := checkoutConfigPlain(os.Getenv)
+	host := readHostConfig(os.Getenv)
 	results := make([]Result, len(c.Layers))
 	errs := make([]error, len(c.Layers))
 	sem := make(chan struct{}, opts.Jobs)
@@ -88,7 +88,7 @@ func Sync(ctx context.Context, c *config.Config, opts Options) ([]Result, error)
 				return
 			}
 			defer func() { <-sem }()
-			t := target{layer: l, url: resolveURL(c, l.URL), dir: c.LayerDir(l), full: opts.FullHistory || l.FullHistory, plain: plain}
+			t := target{layer: l, url: resolveURL(c, l.URL), dir: c.LayerDir(l), full: opts.FullHistory || l.FullHistory, host: host}
 			if cache := c.GitCache(); cache != "" {
 				t.store = &store{dir: cache}
 			}
@@ -141,9 +141,8 @@ type target struct {
 	commit string // wanted commit, "" to follow the ref
 	full   bool   // fetch whole history
 	store  *store // shared mirrors, or nil
-	// plain: git's configuration lets a fresh checkout be written in
-	// process (checkoutConfigPlain).
-	plain bool
+	// host: what git's configuration lets xtbuild do in process.
+	host hostConfig
 }
 
 // ref is the followed branch or tag, "" when only a commit was asked.
@@ -239,7 +238,7 @@ func cloneNew(ctx context.Context, g gitRunner, t target, res Result, status fun
 // when the tree and git's configuration allow it, else (and after any
 // failure of that) with git.
 func checkoutNew(ctx context.Context, g gitRunner, t target, objects, dir, want string) error {
-	if t.plain {
+	if t.host.checkout {
 		err := checkoutFresh(ctx, objects, dir, want)
 		if err == nil || ctx.Err() != nil {
 			return err
@@ -388,7 +387,8 @@ func obtain(ctx context.Context, g gitRunner, t target, dir string, fresh bool, 
 // tag at depth 1, 64 and 1024 until it contains the commit; then everything.
 //
 // Every git process counts (a cold setup of 60 layers is mostly process
-// start-up on a build host's CPUs): an empty repository is not asked
+// start-up on a build host's CPUs): an empty repository fetches a pinned
+// commit from a local or git:// upstream in process (fetchWire), is not asked
 // whether it has the commit, a fetch of a commit by id that succeeded is
 // not asked again (git verified the commit and its tree arrived), and a
 // mirror's fetch by id writes the pin ref itself.
@@ -431,6 +431,18 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 		var tried []string
 		if !t.full {
 			status("fetching " + want[:12])
+			if empty && t.host.fetch {
+				err := fetchWire(ctx, g, t.url, gitdir, want, mirror)
+				if err == nil {
+					return want, "commit", nil
+				}
+				if ctx.Err() != nil {
+					return "", "", ctx.Err()
+				}
+				if !errors.Is(err, errNoWire) {
+					tried = append(tried, fmt.Sprintf("in process (%v)", err))
+				}
+			}
 			src := want
 			if mirror {
 				src = want + ":" + pinRef(want)
@@ -478,6 +490,9 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 			unshallow = []string{"--unshallow"}
 		}
 		if err := fetch(append(unshallow, "origin", "+refs/heads/*:"+heads, "+refs/tags/*:refs/tags/*")...); err != nil {
+			if len(tried) > 0 && ctx.Err() == nil {
+				return "", "", fmt.Errorf("%w (before that: %s)", err, strings.Join(tried, "; "))
+			}
 			return "", "", err
 		}
 		if ok, err := has(want); err != nil || !ok {

@@ -5,6 +5,8 @@
 // bench/layers.sh drives it.
 //
 //	go run ./bench/layersync CONFIG [full]
+//
+// CPUPROFILE=FILE writes a Go CPU profile of the sync (go tool pprof).
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,9 +44,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if p := os.Getenv("CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+	}
 	start := time.Now()
 	res, err := layers.Sync(ctx, c, layers.Options{Jobs: env.Jobs, FullHistory: len(os.Args) > 2 && os.Args[2] == "full"})
 	took := time.Since(start)
+	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -55,8 +67,8 @@ func main() {
 	var self, kids syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
-	fmt.Printf("%.3f s  cpu %.2f s + git %.2f s  self-peak-RSS %d MiB  largest-git-child-RSS %d MiB  %v\n",
-		took.Seconds(), cpu(self), cpu(kids), hwm()/1024, kids.Maxrss/1024, how)
+	fmt.Printf("%.3f s  cpu %.2f s (sys %.2f) + git %.2f s  self-peak-RSS %d MiB  largest-git-child-RSS %d MiB  %v\n",
+		took.Seconds(), cpu(self), float64(self.Stime.Nano())/1e9, cpu(kids), hwm()/1024, kids.Maxrss/1024, how)
 }
 
 // cpu is user plus system time in seconds.
