@@ -432,7 +432,7 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 		if !t.full {
 			status("fetching " + want[:12])
 			if empty && t.host.fetch {
-				err := fetchWire(ctx, g, t.url, gitdir, want, mirror)
+				_, err := fetchWire(ctx, g, t.url, gitdir, want, "", "", mirror)
 				if err == nil {
 					return want, "commit", nil
 				}
@@ -501,6 +501,14 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 		return want, "full", nil
 	}
 	status("fetching " + ref)
+	if empty && t.host.fetch && !t.full && strings.HasPrefix(ref, "refs/heads/") {
+		// A missing branch is left to git fetch, which names it.
+		if tip, err := fetchWire(ctx, g, t.url, gitdir, "", ref, local, mirror); err == nil {
+			return tip, "tip", nil
+		} else if ctx.Err() != nil {
+			return "", "", ctx.Err()
+		}
+	}
 	if err := fetch(append(depth(), "origin", "+"+ref+":"+local)...); err != nil {
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()

@@ -75,14 +75,20 @@ func dialWire(ctx context.Context, url string) (*gitwire.Conn, error) {
 }
 
 // fetchWire fetches commit at depth 1 into gitdir, an empty repository (a
-// checkout's .git, or a mirror, which also gets the pin ref). On failure
-// it removes what it wrote, so C git can try next.
-func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit string, mirror bool) (err error) {
+// checkout's .git, or a mirror, which also gets the pin ref). With commit
+// "" it fetches the tip of the branch ref instead, found with ls-refs in
+// the same session. A non-empty local is a ref to point at the fetched
+// commit (the followed branch's local name). It returns the commit. On
+// failure it removes what it wrote, so C git can try next.
+func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit, ref, local string, mirror bool) (_ string, err error) {
+	if local != "" && !safeRefName(local) {
+		return "", errNoWire
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	conn, err := dialWire(ctx, url)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer func() {
 		if err != nil {
@@ -92,9 +98,23 @@ func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit string, mir
 			err = cerr
 		}
 		if err != nil {
-			undoWire(gitdir, commit, mirror)
+			undoWire(gitdir, commit, local, mirror)
 		}
 	}()
+	if commit == "" {
+		refs, err := conn.LsRefs([]string{ref})
+		if err != nil {
+			return "", err
+		}
+		for _, r := range refs {
+			if r.Name == ref {
+				commit = r.Oid
+			}
+		}
+		if commit == "" {
+			return "", fmt.Errorf("no %s upstream", ref)
+		}
+	}
 	req := gitwire.FetchRequest{Wants: []string{commit}, Depth: 1, Progress: g.progress != nil}
 	err = conn.Fetch(req, g.progress, func(shallow []string, pack io.Reader) error {
 		// The shallow file first: a kill after the pack landed must not
@@ -108,27 +128,60 @@ func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit string, mir
 		return storePack(ctx, g, gitdir, pack)
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := connected(gitdir, commit); err != nil {
-		return err
+		return "", err
 	}
+	var refs []string
 	if mirror {
-		ref := filepath.Join(gitdir, filepath.FromSlash(pinRef(commit)))
-		if err := os.MkdirAll(filepath.Dir(ref), 0o755); err != nil {
-			return err
-		}
-		return atomicfile.WriteFile(ref, []byte(commit+"\n"), 0o644)
+		refs = append(refs, pinRef(commit))
 	}
-	return nil
+	if local != "" {
+		refs = append(refs, local)
+	}
+	for _, r := range refs {
+		p := filepath.Join(gitdir, filepath.FromSlash(r))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", err
+		}
+		if err := atomicfile.WriteFile(p, []byte(commit+"\n"), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return commit, nil
+}
+
+// safeRefName says whether name is a ref git would accept
+// (git-check-ref-format) and that is safe to write as a loose ref file
+// under the git dir; others are left to git.
+func safeRefName(name string) bool {
+	if !strings.HasPrefix(name, "refs/") || strings.HasSuffix(name, "/") || strings.HasSuffix(name, ".") ||
+		strings.Contains(name, "..") || strings.Contains(name, "@{") || strings.Contains(name, "//") {
+		return false
+	}
+	for _, c := range name {
+		if c < 0x20 || c == 0x7f || strings.ContainsRune(" ~^:?*[\\", c) {
+			return false
+		}
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == "" || strings.HasPrefix(part, ".") || strings.HasSuffix(part, ".lock") {
+			return false
+		}
+	}
+	return true
 }
 
 // undoWire returns an empty repository to empty after a failed fetchWire.
-func undoWire(gitdir, commit string, mirror bool) {
+func undoWire(gitdir, commit, local string, mirror bool) {
 	os.RemoveAll(filepath.Join(gitdir, "objects", "pack"))
 	os.Remove(filepath.Join(gitdir, "shallow"))
-	if mirror {
+	if mirror && commit != "" {
 		os.Remove(filepath.Join(gitdir, filepath.FromSlash(pinRef(commit))))
+	}
+	if local != "" {
+		os.Remove(filepath.Join(gitdir, filepath.FromSlash(local)))
 	}
 }
 

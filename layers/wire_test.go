@@ -298,3 +298,70 @@ func TestTrailerSum(t *testing.T) {
 		t.Error("fewer than 20 bytes passed")
 	}
 }
+
+// A cold layer that follows a branch gets the branch's tip in process
+// (ls-refs, then fetch, one session), with the branch's local ref.
+func TestSyncFollowsBranchInProcess(t *testing.T) {
+	plainHome(t)
+	root := t.TempDir()
+	up := history(t, filepath.Join(root, "up", "meta-a"), 6)
+	gittest.Git(t, up.Dir, "checkout", "-q", "-b", "dev", "HEAD~2")
+	tip := up.Commit("recipes/dev.bb", "PV = \"dev\"\n", "on dev")
+	gittest.Git(t, up.Dir, "checkout", "-q", "main")
+	for _, store := range []bool{false, true} {
+		t.Run(fmt.Sprintf("store=%v", store), func(t *testing.T) {
+			log := logGit(t)
+			text := fmt.Sprintf("[[layer]]\nname = \"meta-a\"\nurl = %q\nbranch = \"dev\"\nsublayers = [\".\"]\n", "file://"+up.Dir)
+			if store {
+				text += fmt.Sprintf("[paths]\ngit_cache = %q\n", filepath.Join(root, "cache"))
+			}
+			c := parse(t, filepath.Join(root, fmt.Sprintf("w-%v", store)), text)
+			res, err := Sync(context.Background(), c, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := gitLines(t, log, "fetch"); len(f) > 0 {
+				t.Errorf("git fetch ran: %q", f)
+			}
+			if res[0].Commit != tip || res[0].Fetch != "tip" || head(t, res[0].Dir) != tip {
+				t.Errorf("result %+v, HEAD %s; want tip %s", res[0], head(t, res[0].Dir), tip)
+			}
+			if got := gittest.Git(t, res[0].Dir, "rev-parse", "refs/remotes/origin/dev"); got != tip {
+				t.Errorf("origin/dev %s, want %s", got, tip)
+			}
+			gittest.Git(t, res[0].Dir, "fsck", "--no-progress")
+			if store {
+				mirrors, _ := filepath.Glob(filepath.Join(root, "cache", "*.git"))
+				if len(mirrors) != 1 || gittest.Git(t, mirrors[0], "rev-parse", "refs/heads/dev") != tip {
+					t.Errorf("mirror %v lacks refs/heads/dev at %s", mirrors, tip)
+				}
+			}
+		})
+	}
+}
+
+func TestSafeRefName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"refs/remotes/origin/master":        true,
+		"refs/heads/release/9.0":            true,
+		"refs/heads/stable-4.0.x":           true,
+		"refs/heads/../../config":           false,
+		"refs/heads/a/../b":                 false,
+		"refs/heads/.hidden":                false,
+		"refs/heads/x.lock":                 false,
+		"refs/heads/a b":                    false,
+		"refs/heads/a\\b":                   false,
+		"refs/heads/a:b":                    false,
+		"refs/heads/a@{1}":                  false,
+		"refs/heads/a//b":                   false,
+		"refs/heads/":                       false,
+		"refs/heads/x.":                     false,
+		"refs/heads/new\nline":              false,
+		"HEAD":                              false,
+		"refs/remotes/origin/feature/x~1^2": false,
+	} {
+		if got := safeRefName(name); got != want {
+			t.Errorf("safeRefName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
