@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/tailbuf"
 )
 
 // git runs the git CLI. Clones, fetches and checkouts go through C git, not
@@ -34,7 +36,7 @@ func (g gitRunner) runInput(ctx context.Context, dir string, in io.Reader, args 
 	cmd := g.command(ctx, dir, args...)
 	cmd.Stdin = in
 	var stdout bytes.Buffer
-	stderr := &tailBuffer{max: 4096}
+	stderr := tailbuf.New(4096)
 	cmd.Stdout = &stdout
 	if g.progress != nil {
 		cmd.Stderr = io.MultiWriter(stderr, g.progress)
@@ -104,22 +106,6 @@ func (e *gitError) Error() string {
 }
 
 func (e *gitError) Unwrap() error { return e.err }
-
-// tailBuffer keeps the last max bytes written.
-type tailBuffer struct {
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > b.max {
-		b.buf = b.buf[len(b.buf)-b.max:]
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string { return string(b.buf) }
 
 // initRepo makes an empty repository at dir (a bare one when bare is set)
 // whose origin is url: the layout and configuration `git init

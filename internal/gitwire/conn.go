@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/xtbuild/xtbuild/internal/tailbuf"
 )
 
 // ErrNotV2 says the server did not answer in protocol version 2.
@@ -68,7 +70,7 @@ func DialLocal(ctx context.Context, path string, env []string) (*Conn, error) {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.WaitDelay = 3 * time.Second
-	stderr := &tail{max: 2048}
+	stderr := tailbuf.New(2048)
 	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -91,7 +93,7 @@ func DialLocal(ctx context.Context, path string, env []string) (*Conn, error) {
 			io.Copy(io.Discard, out)
 			waitErr = cmd.Wait()
 			if waitErr != nil {
-				if s := stderr.String(); s != "" {
+				if s := strings.TrimSpace(stderr.String()); s != "" {
 					waitErr = fmt.Errorf("git upload-pack %s: %w: %s", path, waitErr, s)
 				} else {
 					waitErr = fmt.Errorf("git upload-pack %s: %w", path, waitErr)
@@ -100,7 +102,8 @@ func DialLocal(ctx context.Context, path string, env []string) (*Conn, error) {
 		})
 		return waitErr
 	}
-	c := &Conn{rd: pktReader{r: bufio.NewReaderSize(out, 64<<10)}, w: in, close: wait, diag: stderr.String}
+	diag := func() string { return strings.TrimSpace(stderr.String()) }
+	c := &Conn{rd: pktReader{r: bufio.NewReaderSize(out, 64<<10)}, w: in, close: wait, diag: diag}
 	if err := c.handshake(); err != nil {
 		if werr := wait(); werr != nil && !errors.Is(err, ErrNotV2) {
 			err = fmt.Errorf("%w (%v)", err, werr)
@@ -186,28 +189,4 @@ func (c *Conn) handshake() error {
 		k, v, _ := strings.Cut(l, "=")
 		c.caps[k] = v
 	}
-}
-
-// tail keeps the last max bytes written (a child's stderr); safe for the
-// goroutine exec copies stderr on.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
 }
