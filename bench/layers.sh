@@ -54,6 +54,10 @@ mkcfg() { # mkcfg DIR [git_cache]
 	} > "$1/xtbuild.toml"
 }
 now() { date +%s.%N; }
+# Before each timed row: write back what the previous row left (its
+# checkouts, and the journal commits and discards of its rm -rf; / is
+# mounted with discard here), so no row pays for the one before it.
+settle() { sync; sleep 1; }
 kas=
 if [ -z "${NO_KAS:-}" ] && command -v kas >/dev/null; then
 	kas=1
@@ -83,29 +87,29 @@ go build -o "$root/layersync" "$repo/bench/layersync"
 for r in $(seq "$runs"); do
 	echo "== run $r"
 	if [ -z "${STORE_ONLY:-}" ]; then
-	w=$root/seq-$r; mkdir -p "$w"; s=$(now)
+	w=$root/seq-$r; mkdir -p "$w"; settle; s=$(now)
 	for i in "${!urls[@]}"; do git clone -q "${urls[$i]}" "$w/l$i"; done
 	printf 'sequential git clone          %.3f s\n' "$(echo "$(now) - $s" | bc)"; rm -rf "$w"
-	w=$root/shallow-$r; mkdir -p "$w"; s=$(now)
+	w=$root/shallow-$r; mkdir -p "$w"; settle; s=$(now)
 	for i in "${!urls[@]}"; do
 		git init -q "$w/l$i" && git -C "$w/l$i" fetch -q --depth 1 "${urls[$i]}" "${shas[$i]}" && git -C "$w/l$i" -c advice.detachedHead=false checkout -q "${shas[$i]}"
 	done
 	printf 'sequential clone --depth 1    %.3f s\n' "$(echo "$(now) - $s" | bc)"; rm -rf "$w"
-	mkcfg "$root/x-$r"
+	mkcfg "$root/x-$r"; settle
 	printf 'xtbuild cold (no store)       %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
-	printf 'xtbuild warm no-op            %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
+	settle; printf 'xtbuild warm no-op            %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
 	rm -rf "$root/x-$r"
 	if [ -n "$kas" ]; then
-		printf 'kas checkout cold             %s\n' "$(kasrun "$root/k-$r")"
-		printf 'kas checkout warm             %s\n' "$(kasrun "$root/k-$r")"
-		printf 'kas checkout, KAS_REPO_REF_DIR %s\n' "$(kasrun "$root/kr-$r" "$root/kasref")"
+		settle; printf 'kas checkout cold             %s\n' "$(kasrun "$root/k-$r")"
+		settle; printf 'kas checkout warm             %s\n' "$(kasrun "$root/k-$r")"
+		settle; printf 'kas checkout, KAS_REPO_REF_DIR %s\n' "$(kasrun "$root/kr-$r" "$root/kasref")"
 		rm -rf "$root/k-$r" "$root/kr-$r"
 	fi
 	fi
 	mkcfg "$root/s1-$r" "$root/cache-$r"; mkcfg "$root/s2-$r" "$root/cache-$r"
-	printf 'xtbuild cold, empty store     %s\n' "$("$root/layersync" "$root/s1-$r/xtbuild.toml")"
-	printf 'xtbuild 2nd build dir, store  %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"
-	printf 'xtbuild warm no-op, store     %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"
+	settle; printf 'xtbuild cold, empty store     %s\n' "$("$root/layersync" "$root/s1-$r/xtbuild.toml")"
+	settle; printf 'xtbuild 2nd build dir, store  %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"
+	settle; printf 'xtbuild warm no-op, store     %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"
 	rm -rf "$root/s1-$r" "$root/s2-$r" "$root/cache-$r"
 done
 if [ -z "${STORE_ONLY:-}" ] && [ -x /usr/bin/time ]; then
