@@ -21,7 +21,8 @@
 # wrapped in /usr/bin/time (remote.origin.uploadpack), whose figure
 # includes pack-objects. That CPU is spent on this host only because the
 # upstreams are local; it bounds what any client can reach here.
-#   bash bench/layers.sh [runs]      (STORE_ONLY=1: only the shared-store rows; NO_KAS=1: no kas rows)
+#   bash bench/layers.sh [runs]      (STORE_ONLY=1: only the shared-store rows; NO_KAS=1: no kas rows;
+#                                     GIT_DAEMON=1: every URL git:// through a local git daemon)
 set -euo pipefail
 runs=${1:-3}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +47,15 @@ for i in $(seq -w 0 56); do
 done
 shas=()
 for u in "${urls[@]}"; do shas+=("$(git --git-dir="${u#file://}" rev-parse HEAD 2>/dev/null || git -C "${u#file://}" rev-parse HEAD)"); done
+if [ -n "${GIT_DAEMON:-}" ]; then
+	# The same repositories through a real `git daemon` on loopback (git://,
+	# a network transport: what git.yoctoproject.org serves), for every row.
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	git daemon --export-all --reuseaddr --listen=127.0.0.1 --port="$port" --base-path=/ --pid-file="$root/daemon.pid" --detach /
+	trap 'kill "$(cat "$root/daemon.pid")" 2>/dev/null; rm -rf "$root"' EXIT
+	for i in "${!urls[@]}"; do urls[$i]="git://127.0.0.1:$port${urls[$i]#file://}"; done
+	until git ls-remote "${urls[0]}" HEAD >/dev/null 2>&1; do sleep 0.1; done
+fi
 mkcfg() { # mkcfg DIR [git_cache]
 	mkdir -p "$1"
 	{
@@ -66,7 +76,7 @@ if [ -z "${NO_KAS:-}" ] && command -v kas >/dev/null; then
 		for i in "${!urls[@]}"; do printf '  l%02d:\n    url: "%s"\n    refspec: "%s"\n' "$i" "${urls[$i]}" "${shas[$i]}"; done
 	} > "$root/kas.yml"
 	for u in "${urls[@]}"; do # kas's qualified_name: netloc + path, with / : @ * as dots
-		q=$(printf '%s' "${u#file://}" | tr '/:@*' '....')
+		q=$(printf '%s' "${u#*://}" | tr '/:@*' '....')
 		git clone -q --bare "$u" "$root/kasref/$q"
 	done
 fi
@@ -112,7 +122,7 @@ for r in $(seq "$runs"); do
 	settle; printf 'xtbuild warm no-op, store     %s\n' "$("$root/layersync" "$root/s2-$r/xtbuild.toml")"
 	rm -rf "$root/s1-$r" "$root/s2-$r" "$root/cache-$r"
 done
-if [ -z "${STORE_ONLY:-}" ] && [ -x /usr/bin/time ]; then
+if [ -z "${STORE_ONLY:-}" ] && [ -z "${GIT_DAEMON:-}" ] && [ -x /usr/bin/time ]; then
 	echo "== serving side (untimed pass)"
 	srv() { # srv FILE: wrapped upload-pack command that appends "user sys" to FILE
 		printf "/usr/bin/time -a -o %s -f '%%U %%S' git-upload-pack" "$1"
