@@ -94,9 +94,8 @@ kasrun() { # kasrun WORKDIR [refdir]: time one kas checkout, check every HEAD
 	printf '%.3f s' "$(echo "$e - $s" | bc)"
 }
 go build -o "$root/layersync" "$repo/bench/layersync"
-for r in $(seq "$runs"); do
-	echo "== run $r"
-	if [ -z "${STORE_ONLY:-}" ]; then
+seqrows() { # sequential git clone, then sequential shallow fetches of the pins
+	local w s i
 	w=$root/seq-$r; mkdir -p "$w"; settle; s=$(now)
 	for i in "${!urls[@]}"; do git clone -q "${urls[$i]}" "$w/l$i"; done
 	printf 'sequential git clone          %.3f s\n' "$(echo "$(now) - $s" | bc)"; rm -rf "$w"
@@ -105,10 +104,20 @@ for r in $(seq "$runs"); do
 		git init -q "$w/l$i" && git -C "$w/l$i" fetch -q --depth 1 "${urls[$i]}" "${shas[$i]}" && git -C "$w/l$i" -c advice.detachedHead=false checkout -q "${shas[$i]}"
 	done
 	printf 'sequential clone --depth 1    %.3f s\n' "$(echo "$(now) - $s" | bc)"; rm -rf "$w"
+}
+xtrows() { # xtbuild cold without a store, then its warm no-op
 	mkcfg "$root/x-$r"; settle
 	printf 'xtbuild cold (no store)       %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
 	settle; printf 'xtbuild warm no-op            %s\n' "$("$root/layersync" "$root/x-$r/xtbuild.toml")"
 	rm -rf "$root/x-$r"
+}
+for r in $(seq "$runs"); do
+	echo "== run $r"
+	if [ -z "${STORE_ONLY:-}" ]; then
+	# The host slows down over a run (the same clone loop took 4.1, 5.1,
+	# 6.4, 7.6 s back to back), which favours whatever runs first: odd
+	# rounds time the sequential loops first, even rounds xtbuild first.
+	if [ $((r % 2)) = 1 ]; then seqrows; xtrows; else xtrows; seqrows; fi
 	if [ -n "$kas" ]; then
 		settle; printf 'kas checkout cold             %s\n' "$(kasrun "$root/k-$r")"
 		settle; printf 'kas checkout warm             %s\n' "$(kasrun "$root/k-$r")"
