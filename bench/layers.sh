@@ -22,11 +22,12 @@
 # includes pack-objects. That CPU is spent on this host only because the
 # upstreams are local; it bounds what any client can reach here.
 #   bash bench/layers.sh [runs]      (STORE_ONLY=1: only the shared-store rows; NO_KAS=1: no kas rows;
-#                                     GIT_DAEMON=1: every URL git:// through a local git daemon)
+#                                     GIT_DAEMON=1: every URL git:// through a local git daemon;
+#                                     BENCH_DIR=/dev/shm: work on tmpfs, where creating a file is cheap)
 set -euo pipefail
 runs=${1:-3}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-root=$(mktemp -d /tmp/xtbuild-layerbench.XXXXXX)
+root=$(mktemp -d "${BENCH_DIR:-/tmp}/xtbuild-layerbench.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.org GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.org
 export GIT_AUTHOR_DATE=2024-01-01T00:00:00Z GIT_COMMITTER_DATE=2024-01-01T00:00:00Z

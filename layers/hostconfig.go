@@ -24,7 +24,9 @@ type hostConfig struct {
 	// fetchWire does: no URL rewriting (insteadOf), no protocol
 	// restrictions, no fsck of received objects, no proxy command for
 	// git://, no shared-repository permissions, no remote settings from the
-	// global configuration.
+	// global configuration. Other fetch settings (fetch.prune,
+	// protocol.version, ...) change nothing in a fetch into an empty
+	// repository.
 	fetch bool
 }
 
@@ -94,8 +96,33 @@ func configPlain(data []byte) hostConfig {
 			return hostConfig{}
 		case "filter", "index", "feature", "checkout":
 			hc.checkout = false
-		case "url", "protocol", "transfer", "fetch", "remote", "fsck":
+		case "url", "remote", "fsck":
 			hc.fetch = false
+		case "fetch", "transfer":
+			// fsck of what arrives (fsckObjects, fsck.<msg-id>); settings
+			// such as fetch.prune do not change a fetch into an empty
+			// repository.
+			for _, o := range s.Options {
+				if strings.EqualFold(o.Key, "fsckobjects") {
+					hc.fetch = false
+				}
+			}
+			for _, sub := range s.Subsections {
+				if strings.EqualFold(sub.Name, "fsck") {
+					hc.fetch = false
+				}
+			}
+		case "protocol":
+			// protocol.allow and protocol.<name>.allow restrict transports;
+			// protocol.version picks a version, and gitwire speaks 2.
+			for _, o := range s.Options {
+				if !strings.EqualFold(o.Key, "version") {
+					hc.fetch = false
+				}
+			}
+			if len(s.Subsections) > 0 {
+				hc.fetch = false
+			}
 		case "core":
 			for _, o := range s.Options {
 				switch strings.ToLower(o.Key) {
