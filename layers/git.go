@@ -17,7 +17,9 @@ import (
 )
 
 // git runs the git CLI. Clones, fetches and checkouts go through C git, not
-// go-git (save the first checkout of a small plain tree, checkout.go): for shallow fetches, alternates and checkouts of thousands of
+// go-git (save the cold fetch from a local or git:// upstream, wire.go, and
+// the first checkout of a small plain tree, checkout.go): for shallow
+// fetches, alternates and checkouts of thousands of
 // files it is several times faster (docs/performance.md, Layers), and as a
 // child process it stops when the context is cancelled: SIGTERM first,
 // which lets git remove its lock files, then SIGKILL after WaitDelay.

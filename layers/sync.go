@@ -1,5 +1,6 @@
 // Package layers clones and updates the layer repositories in parallel with
-// C git (a small plain tree's first checkout is written in process:
+// C git (a cold layer from a local or git:// upstream is fetched in process:
+// wire.go; a small plain tree's first checkout is written in process:
 // checkout.go), checks out the pinned (or locked, or branch-head) commit of each,
 // and records exact commits in the lock file. It fetches only what the build
 // needs (one commit, shallow) unless asked for full history, can borrow
