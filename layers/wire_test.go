@@ -365,3 +365,33 @@ func TestSafeRefName(t *testing.T) {
 		}
 	}
 }
+
+// What a killed in-process fetch leaves in a mirror (atomicfile's temporary
+// files) is removed the next time the mirror is opened; git's own
+// temporary files are not touched.
+func TestStoreRemovesWireTemps(t *testing.T) {
+	testenvGit(t)
+	root := t.TempDir()
+	up := history(t, filepath.Join(root, "up"), 2)
+	s := store{dir: filepath.Join(root, "cache")}
+	os.MkdirAll(s.dir, 0o755)
+	m, err := s.open(context.Background(), gitRunner{}, up.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack := filepath.Join(m.dir, "objects", "pack")
+	os.MkdirAll(pack, 0o755)
+	for _, f := range []string{".tmp_pack.tmp-123", ".pack-abc.idx.tmp-456", "tmp_pack_git"} {
+		os.WriteFile(filepath.Join(pack, f), []byte("x"), 0o644)
+	}
+	m.release()
+	m, err = s.open(context.Background(), gitRunner{}, up.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.release()
+	left, _ := os.ReadDir(pack)
+	if len(left) != 1 || left[0].Name() != "tmp_pack_git" {
+		t.Errorf("left in objects/pack: %v, want only git's tmp_pack_git", left)
+	}
+}
