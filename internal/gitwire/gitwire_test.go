@@ -264,6 +264,34 @@ func TestResponsesFromStream(t *testing.T) {
 	}
 }
 
+// upload-pack's keepalive while pack-objects works (an empty band-1
+// packet, uploadpack.keepAlive) is not data; progress goes where asked.
+func TestKeepaliveAndProgress(t *testing.T) {
+	pkt := func(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+	stream := pkt("version 2\n") + pkt("fetch=shallow\n") + "0000" +
+		pkt("shallow-info\n") + pkt("shallow "+strings.Repeat("1", 40)+"\n") + "0001" +
+		pkt("packfile\n") + "0005\x01" + pkt("\x02Enumerating objects: 3\r") + "0005\x01" + pkt("\x01PACK") + pkt("\x01-rest") + "0000"
+	c := &Conn{rd: pktReader{r: bufio.NewReader(strings.NewReader(stream))}, w: io.Discard, diag: func() string { return "" }}
+	if err := c.handshake(); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	var got []byte
+	var shallow []string
+	err := c.Fetch(FetchRequest{Wants: []string{strings.Repeat("1", 40)}, Depth: 1, Progress: true}, &progress, func(s []string, pack io.Reader) error {
+		shallow = s
+		var err error
+		got, err = io.ReadAll(pack)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "PACK-rest" || len(shallow) != 1 || progress.String() != "Enumerating objects: 3\r" {
+		t.Errorf("pack %q, shallow %v, progress %q", got, shallow, progress.String())
+	}
+}
+
 // A server without shallow support is reported as unsupported before any
 // request is sent.
 func TestShallowUnsupported(t *testing.T) {
