@@ -371,8 +371,18 @@ func obtain(ctx context.Context, g gitRunner, t target, dir string, fresh bool, 
 	}
 	if r := t.localRef(false); r != "" {
 		// The checkout's own view of the followed ref (for users, and so a
-		// local commit's check has a ref to compare with).
-		if _, err := g.run(ctx, dir, "update-ref", r, want); err != nil {
+		// local commit's check has a ref to compare with). A tag names
+		// what the mirror's tag names when it has it (an annotated tag's
+		// tag object); a pinned commit fetched by id came without it.
+		value := want
+		if t.layer.Tag != "" {
+			if out, err := g.run(ctx, "", "--git-dir", m.dir, "rev-parse", "-q", "--verify", t.localRef(true)); err == nil {
+				value = strings.TrimSpace(out)
+			} else if ctx.Err() != nil {
+				return "", "", "", ctx.Err()
+			}
+		}
+		if _, err := g.run(ctx, dir, "update-ref", r, value); err != nil {
 			return "", "", "", err
 		}
 	}
@@ -502,8 +512,8 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 		return want, "full", nil
 	}
 	status("fetching " + ref)
-	if empty && t.host.fetch && !t.full && strings.HasPrefix(ref, "refs/heads/") {
-		// A missing branch is left to git fetch, which names it.
+	if empty && t.host.fetch && !t.full {
+		// A missing branch or tag is left to git fetch, which names it.
 		if tip, err := fetchWire(ctx, g, t.url, gitdir, "", ref, local, mirror); err == nil {
 			return tip, "tip", nil
 		} else if ctx.Err() != nil {

@@ -76,8 +76,8 @@ func dialWire(ctx context.Context, url string) (*gitwire.Conn, error) {
 
 // fetchWire fetches commit at depth 1 into gitdir, an empty repository (a
 // checkout's .git, or a mirror, which also gets the pin ref). With commit
-// "" it fetches the tip of the branch ref instead, found with ls-refs in
-// the same session. A non-empty local is a ref to point at the fetched
+// "" it fetches what the branch or tag ref names instead, found with
+// ls-refs in the same session (an annotated tag with the commit it tags). A non-empty local is a ref to point at the fetched
 // commit (the followed branch's local name). It returns the commit. On
 // failure it removes what it wrote, so C git can try next.
 func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit, ref, local string, mirror bool) (_ string, err error) {
@@ -101,6 +101,7 @@ func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit, ref, local
 			undoWire(gitdir, commit, local, mirror)
 		}
 	}()
+	want := commit // what is asked for: the commit, or an annotated tag
 	if commit == "" {
 		refs, err := conn.LsRefs([]string{ref})
 		if err != nil {
@@ -108,14 +109,17 @@ func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit, ref, local
 		}
 		for _, r := range refs {
 			if r.Name == ref {
-				commit = r.Oid
+				want, commit = r.Oid, r.Oid
+				if r.Peeled != "" {
+					commit = r.Peeled // the tag object comes with its commit
+				}
 			}
 		}
 		if commit == "" {
 			return "", fmt.Errorf("no %s upstream", ref)
 		}
 	}
-	req := gitwire.FetchRequest{Wants: []string{commit}, Depth: 1, Progress: g.progress != nil}
+	req := gitwire.FetchRequest{Wants: []string{want}, Depth: 1, Progress: g.progress != nil}
 	err = conn.Fetch(req, g.progress, func(shallow []string, pack io.Reader) error {
 		// The shallow file first: a kill after the pack landed must not
 		// leave a commit whose parents git would look for.
@@ -133,19 +137,19 @@ func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit, ref, local
 	if err := connected(gitdir, commit); err != nil {
 		return "", err
 	}
-	var refs []string
+	refs := map[string]string{}
 	if mirror {
-		refs = append(refs, pinRef(commit))
+		refs[pinRef(commit)] = commit
 	}
 	if local != "" {
-		refs = append(refs, local)
+		refs[local] = want // a tag's ref names the tag object, as git fetch writes it
 	}
-	for _, r := range refs {
+	for r, oid := range refs {
 		p := filepath.Join(gitdir, filepath.FromSlash(r))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return "", err
 		}
-		if err := atomicfile.WriteFile(p, []byte(commit+"\n"), 0o644); err != nil {
+		if err := atomicfile.WriteFile(p, []byte(oid+"\n"), 0o644); err != nil {
 			return "", err
 		}
 	}

@@ -299,44 +299,61 @@ func TestTrailerSum(t *testing.T) {
 	}
 }
 
-// A cold layer that follows a branch gets the branch's tip in process
-// (ls-refs, then fetch, one session), with the branch's local ref.
-func TestSyncFollowsBranchInProcess(t *testing.T) {
+// A cold layer that follows a branch or a tag gets what it names in
+// process (ls-refs, then fetch, one session), with the local ref git fetch
+// would write: the branch's tip, an annotated tag's tag object.
+func TestSyncFollowsRefInProcess(t *testing.T) {
 	plainHome(t)
 	root := t.TempDir()
 	up := history(t, filepath.Join(root, "up", "meta-a"), 6)
+	gittest.Git(t, up.Dir, "tag", "v0", "HEAD~4")
+	gittest.Git(t, up.Dir, "tag", "-a", "-m", "release 1", "v1", "HEAD~1")
 	gittest.Git(t, up.Dir, "checkout", "-q", "-b", "dev", "HEAD~2")
 	tip := up.Commit("recipes/dev.bb", "PV = \"dev\"\n", "on dev")
 	gittest.Git(t, up.Dir, "checkout", "-q", "main")
-	for _, store := range []bool{false, true} {
-		t.Run(fmt.Sprintf("store=%v", store), func(t *testing.T) {
-			log := logGit(t)
-			text := fmt.Sprintf("[[layer]]\nname = \"meta-a\"\nurl = %q\nbranch = \"dev\"\nsublayers = [\".\"]\n", "file://"+up.Dir)
-			if store {
-				text += fmt.Sprintf("[paths]\ngit_cache = %q\n", filepath.Join(root, "cache"))
-			}
-			c := parse(t, filepath.Join(root, fmt.Sprintf("w-%v", store)), text)
-			res, err := Sync(context.Background(), c, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f := gitLines(t, log, "fetch"); len(f) > 0 {
-				t.Errorf("git fetch ran: %q", f)
-			}
-			if res[0].Commit != tip || res[0].Fetch != "tip" || head(t, res[0].Dir) != tip {
-				t.Errorf("result %+v, HEAD %s; want tip %s", res[0], head(t, res[0].Dir), tip)
-			}
-			if got := gittest.Git(t, res[0].Dir, "rev-parse", "refs/remotes/origin/dev"); got != tip {
-				t.Errorf("origin/dev %s, want %s", got, tip)
-			}
-			gittest.Git(t, res[0].Dir, "fsck", "--no-progress")
-			if store {
-				mirrors, _ := filepath.Glob(filepath.Join(root, "cache", "*.git"))
-				if len(mirrors) != 1 || gittest.Git(t, mirrors[0], "rev-parse", "refs/heads/dev") != tip {
-					t.Errorf("mirror %v lacks refs/heads/dev at %s", mirrors, tip)
+	for _, tc := range []struct {
+		key, name, local, commit string
+		tagObject                bool
+	}{
+		{"branch", "dev", "refs/remotes/origin/dev", tip, false},
+		{"tag", "v1", "refs/tags/v1", gittest.Git(t, up.Dir, "rev-parse", "v1^{commit}"), true},
+		{"tag", "v0", "refs/tags/v0", gittest.Git(t, up.Dir, "rev-parse", "v0^{commit}"), false},
+	} {
+		for _, store := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s %s store=%v", tc.key, tc.name, store), func(t *testing.T) {
+				log := logGit(t)
+				text := fmt.Sprintf("[[layer]]\nname = \"meta-a\"\nurl = %q\n%s = %q\nsublayers = [\".\"]\n", "file://"+up.Dir, tc.key, tc.name)
+				if store {
+					text += fmt.Sprintf("[paths]\ngit_cache = %q\n", filepath.Join(root, "cache-"+tc.name))
 				}
-			}
-		})
+				c := parse(t, filepath.Join(root, fmt.Sprintf("w-%s-%v", tc.name, store)), text)
+				res, err := Sync(context.Background(), c, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f := gitLines(t, log, "fetch"); len(f) > 0 {
+					t.Errorf("git fetch ran: %q", f)
+				}
+				if res[0].Commit != tc.commit || res[0].Fetch != "tip" || head(t, res[0].Dir) != tc.commit {
+					t.Errorf("result %+v, HEAD %s; want %s", res[0], head(t, res[0].Dir), tc.commit)
+				}
+				want := gittest.Git(t, up.Dir, "rev-parse", tc.name)
+				if got := gittest.Git(t, res[0].Dir, "rev-parse", tc.local); got != want {
+					t.Errorf("%s %s, want %s", tc.local, got, want)
+				}
+				if typ := gittest.Git(t, res[0].Dir, "cat-file", "-t", tc.local); (typ == "tag") != tc.tagObject {
+					t.Errorf("%s is a %s", tc.local, typ)
+				}
+				gittest.Git(t, res[0].Dir, "fsck", "--no-progress")
+				if store {
+					mirrors, _ := filepath.Glob(filepath.Join(root, "cache-"+tc.name, "*.git"))
+					mirrorRef := strings.Replace(tc.local, "refs/remotes/origin/", "refs/heads/", 1)
+					if len(mirrors) != 1 || gittest.Git(t, mirrors[0], "rev-parse", mirrorRef) != want {
+						t.Errorf("mirror %v lacks %s at %s", mirrors, mirrorRef, want)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -393,5 +410,24 @@ func TestStoreRemovesWireTemps(t *testing.T) {
 	left, _ := os.ReadDir(pack)
 	if len(left) != 1 || left[0].Name() != "tmp_pack_git" {
 		t.Errorf("left in objects/pack: %v, want only git's tmp_pack_git", left)
+	}
+}
+
+// A layer pinned to a commit and naming a tag, with the store: the
+// checkout's tag ref names the pinned commit (fetched by id, the tag
+// itself never arrives).
+func TestStorePinnedWithTag(t *testing.T) {
+	plainHome(t)
+	root := t.TempDir()
+	up := history(t, filepath.Join(root, "up", "meta-a"), 4)
+	gittest.Git(t, up.Dir, "tag", "-a", "-m", "r", "v1", "HEAD~1")
+	pin := gittest.Git(t, up.Dir, "rev-parse", "v1^{commit}")
+	c := parse(t, filepath.Join(root, "w"), fmt.Sprintf("[[layer]]\nname = \"a\"\nurl = %q\ntag = \"v1\"\ncommit = %q\nsublayers = [\".\"]\n[paths]\ngit_cache = %q\n", up.Dir, pin, filepath.Join(root, "cache")))
+	res, err := Sync(context.Background(), c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head(t, res[0].Dir) != pin || gittest.Git(t, res[0].Dir, "rev-parse", "refs/tags/v1^{commit}") != pin {
+		t.Errorf("HEAD %s, v1 %s; want %s", head(t, res[0].Dir), gittest.Git(t, res[0].Dir, "rev-parse", "refs/tags/v1^{commit}"), pin)
 	}
 }
