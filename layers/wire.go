@@ -77,9 +77,10 @@ func dialWire(ctx context.Context, url string) (*gitwire.Conn, error) {
 // fetchWire fetches commit at depth 1 into gitdir, an empty repository (a
 // checkout's .git, or a mirror, which also gets the pin ref). With commit
 // "" it fetches what the branch or tag ref names instead, found with
-// ls-refs in the same session (an annotated tag with the commit it tags). A non-empty local is a ref to point at the fetched
-// commit (the followed branch's local name). It returns the commit. On
-// failure it removes what it wrote, so C git can try next.
+// ls-refs in the same session (an annotated tag with the commit it tags).
+// A non-empty local is the ref to write for it (the followed branch's or
+// tag's local name). It returns the commit. On failure it removes what it
+// wrote, so C git can try next.
 func fetchWire(ctx context.Context, g gitRunner, url, gitdir, commit, ref, local string, mirror bool) (_ string, err error) {
 	if local != "" && !safeRefName(local) {
 		return "", errNoWire
