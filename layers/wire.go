@@ -59,11 +59,14 @@ func dialWire(ctx context.Context, url string) (*gitwire.Conn, error) {
 	if strings.Contains(url, "%") {
 		return nil, errNoWire
 	}
+	local := func(path string) (*gitwire.Conn, error) {
+		return gitwire.DialLocal(gitRunner{}.command(ctx, "", "upload-pack", "--", path))
+	}
 	switch {
 	case strings.HasPrefix(url, "file:///"):
-		return gitwire.DialLocal(ctx, strings.TrimPrefix(url, "file://"), gitEnv())
+		return local(strings.TrimPrefix(url, "file://"))
 	case strings.HasPrefix(url, "/"):
-		return gitwire.DialLocal(ctx, url, gitEnv())
+		return local(url)
 	case strings.HasPrefix(url, "git://"):
 		host, path, ok := strings.Cut(strings.TrimPrefix(url, "git://"), "/")
 		if !ok || host == "" || strings.Contains(host, "@") {

@@ -167,6 +167,7 @@ func TestDialWireRefuses(t *testing.T) {
 		"file://host/srv/x.git",
 		"git://user@example.org/x.git",
 		"git://example.org",
+		"relative/path",
 	} {
 		if _, err := dialWire(context.Background(), u); !errors.Is(err, errNoWire) {
 			t.Errorf("%s: %v, want errNoWire", u, err)

@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/xtbuild/xtbuild/internal/tailbuf"
 )
@@ -50,16 +49,20 @@ var localRepoEnv = []string{
 	"GIT_SHALLOW_FILE", "GIT_COMMON_DIR", "GIT_NAMESPACE",
 }
 
-// DialLocal starts `git upload-pack` for the repository at path (a bare
-// repository, or a worktree and its .git, as git fetch accepts) with the
-// environment env, as git fetch does for a file:// URL, and reads its
-// capabilities. The child stops when ctx is cancelled (SIGTERM, then
-// SIGKILL) or when this process dies.
-func DialLocal(ctx context.Context, path string, env []string) (*Conn, error) {
-	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("gitwire: local path %q is not absolute", path)
+// DialLocal starts cmd, a prepared `git upload-pack -- <path>` for a local
+// repository (a bare repository, or a worktree and its .git, as git fetch
+// accepts), as git fetch does for a file:// URL, and reads its
+// capabilities. The caller owns how a git child runs: its context,
+// cancellation and death signal, and its environment (cmd.Env, nil for
+// this process's), from which DialLocal removes what describes the
+// client's repository and to which it adds GIT_PROTOCOL=version=2.
+func DialLocal(cmd *exec.Cmd) (*Conn, error) {
+	path := cmd.Args[len(cmd.Args)-1]
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
 	}
-	cmd := exec.CommandContext(ctx, "git", "upload-pack", "--", path)
+	cmd.Env = nil
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
 		if !slices.Contains(localRepoEnv, name) && name != "GIT_PROTOCOL" {
@@ -67,9 +70,6 @@ func DialLocal(ctx context.Context, path string, env []string) (*Conn, error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, "GIT_PROTOCOL=version=2")
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	cmd.WaitDelay = 3 * time.Second
 	stderr := tailbuf.New(2048)
 	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()
