@@ -77,19 +77,23 @@ settle() { sync; sleep 1; }
 # output would slow down whichever row came next.
 mkdir -p "$root/trash"
 discard() { local d; for d in "$@"; do [ -e "$d" ] && mv "$d" "$root/trash/$(basename "$d")"; done; return 0; }
-# The same holds across runs: wait until creating a file is cheap again
-# (what an earlier run's cleanup left), at most two minutes.
+# The same holds across runs, and the cost climbs for some seconds after
+# the rm -rf before it falls: wait until creating a file has been cheap for
+# 30 s (what an earlier run's cleanup left), at most five minutes. The
+# probe's figure is printed at the start and before every round.
 probe() { python3 -c 'import os, sys, resource
 d = sys.argv[1]; os.makedirs(d)
 s = resource.getrusage(resource.RUSAGE_SELF).ru_stime
 for i in range(300): os.close(os.open(os.path.join(d, str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
 print("%.3f" % ((resource.getrusage(resource.RUSAGE_SELF).ru_stime - s) * 1000 / 300))' "$1"; }
-for i in $(seq 24); do
+cheap=0
+for i in $(seq 30); do
 	c=$(probe "$root/trash/probe$i")
-	if [ "$(echo "$c < 0.08" | bc)" = 1 ]; then break; fi
-	sleep 5
+	if [ "$(echo "$c < 0.035" | bc)" = 1 ]; then cheap=$((cheap + 1)); else cheap=0; fi
+	[ "$cheap" -ge 4 ] && break
+	sleep 10
 done
-echo "creating a file: $c ms of system time (after $(( (i - 1) * 5 )) s)"
+echo "creating a file: $c ms of system time (after $(( (i - 1) * 10 )) s)"
 kas=
 if [ -z "${NO_KAS:-}" ] && command -v kas >/dev/null; then
 	kas=1
@@ -134,7 +138,7 @@ xtrows() { # xtbuild cold without a store, then its warm no-op
 	discard "$root/x-$r"
 }
 for r in $(seq "$runs"); do
-	echo "== run $r"
+	echo "== run $r (creating a file: $(probe "$root/trash/probe-r$r") ms of system time)"
 	if [ -z "${STORE_ONLY:-}" ]; then
 	# Odd rounds time the sequential loops first, even rounds xtbuild
 	# first, so neither side always inherits the other's page cache and
