@@ -106,9 +106,12 @@ type Options struct {
 	// FullHistory is XTBUILD_FULL_HISTORY: setupoe clones whole histories
 	// instead of shallow fetches of the needed commits.
 	FullHistory bool
-	Debug       bool   // XTBUILD_DEBUG (or mage -v): debug lines from every package
-	Plain       bool   // XTBUILD_PLAIN: plain log lines even on a terminal
-	Commit      string // XTBUILD_COMMIT: xtbuild's own commit, recorded in provenance
+	// ExecGit is XTBUILD_EXEC_GIT: setupoe runs C git for every fetch and
+	// checkout, never its in-process protocol client or checkout.
+	ExecGit bool
+	Debug   bool   // XTBUILD_DEBUG (or mage -v): debug lines from every package
+	Plain   bool   // XTBUILD_PLAIN: plain log lines even on a terminal
+	Commit  string // XTBUILD_COMMIT: xtbuild's own commit, recorded in provenance
 	// ConfigFile is XTBUILD_CONFIG: the config file to use (and the file
 	// init and migrate write).
 	ConfigFile string
@@ -137,6 +140,7 @@ var OptionVars = []struct{ Name, Doc string }{
 	{"XTBUILD_CA", "FILE: CA certificate rebuild checks the provenance signature with (default signing.dev_ca_cert)"},
 	{"XTBUILD_UNSIGNED", "1: rebuild accepts a provenance without a valid signature"},
 	{"XTBUILD_FULL_HISTORY", "1: setupoe clones each layer's whole history instead of a shallow fetch of the commit it needs"},
+	{"XTBUILD_EXEC_GIT", "1: setupoe runs git for every fetch and checkout (no in-process fetch or checkout)"},
 	{"XTBUILD_DEBUG", "1: debug lines from every package (also `mage -v`)"},
 	{"XTBUILD_PLAIN", "1: plain log lines even on a terminal"},
 	{"XTBUILD_COMMIT", "SHA: xtbuild's own commit, recorded in provenance (default: from the Go build info)"},
@@ -187,6 +191,7 @@ func LoadOptions(getenv Getenv) (Options, error) {
 	o.CA = getenv("XTBUILD_CA")
 	flag("XTBUILD_UNSIGNED", &o.Unsigned)
 	flag("XTBUILD_FULL_HISTORY", &o.FullHistory)
+	flag("XTBUILD_EXEC_GIT", &o.ExecGit)
 	flag("XTBUILD_DEBUG", &o.Debug)
 	o.Debug = o.Debug || getenv("MAGEFILE_VERBOSE") == "1"
 	flag("XTBUILD_PLAIN", &o.Plain)

@@ -178,9 +178,9 @@ func TestEnvSelectsConfigFile(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	o, err := LoadOptions(func(k string) string {
-		return map[string]string{"XTBUILD_LOCKED": "1", "XTBUILD_FORCE": "yes", "XTBUILD_JOBS": "3"}[k]
+		return map[string]string{"XTBUILD_LOCKED": "1", "XTBUILD_FORCE": "yes", "XTBUILD_JOBS": "3", "XTBUILD_EXEC_GIT": "1"}[k]
 	})
-	if err != nil || !o.Locked || !o.Force || o.Jobs != 3 || o.Release {
+	if err != nil || !o.Locked || !o.Force || o.Jobs != 3 || o.Release || !o.ExecGit || o.FullHistory {
 		t.Errorf("options %+v, %v", o, err)
 	}
 	if _, err := LoadOptions(func(k string) string {

@@ -36,7 +36,11 @@ type Options struct {
 	// FullHistory fetches whole histories (every layer) instead of the one
 	// commit needed; a layer's full_history key does it for that layer.
 	FullHistory bool
-	Lock        *Lock // the current lock file, if any
+	// ExecGit runs C git for every fetch and checkout: no in-process
+	// fetch (fetchWire) or checkout (checkoutFresh), whatever the host's
+	// git configuration allows.
+	ExecGit bool
+	Lock    *Lock // the current lock file, if any
 	// Status receives progress per repository (for a TTY status line);
 	// Done receives one line per finished repository. Both may be nil.
 	Status func(layer, msg string)
@@ -73,7 +77,10 @@ func Sync(ctx context.Context, c *config.Config, opts Options) ([]Result, error)
 	if err := os.MkdirAll(c.LayersDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("create layers dir: %w", err)
 	}
-	host := readHostConfig(os.Getenv)
+	var host hostConfig // with ExecGit, nothing in process
+	if !opts.ExecGit {
+		host = readHostConfig(os.Getenv)
+	}
 	results := make([]Result, len(c.Layers))
 	errs := make([]error, len(c.Layers))
 	sem := make(chan struct{}, opts.Jobs)

@@ -137,6 +137,18 @@ func TestWireFallsBackToGit(t *testing.T) {
 		}
 	})
 
+	t.Run("XTBUILD_EXEC_GIT", func(t *testing.T) {
+		log := logGit(t)
+		res, err := Sync(context.Background(), parse(t, filepath.Join(root, "w-exec"), layer), Options{ExecGit: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gitLines(t, log, "fetch")) != 1 || len(gitLines(t, log, "checkout")) != 1 || head(t, res[0].Dir) != pin {
+			data, _ := os.ReadFile(log)
+			t.Errorf("want one git fetch, one git checkout and HEAD %s; git ran:\n%s", pin, data)
+		}
+	})
+
 	t.Run("upstream object missing", func(t *testing.T) {
 		broken := history(t, filepath.Join(root, "up", "meta-broken"), 3)
 		blob := gittest.Git(t, broken.Dir, "rev-parse", "HEAD:recipes/r2.bb")

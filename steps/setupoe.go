@@ -45,6 +45,7 @@ func SetupOE(ctx context.Context, e *Env) error {
 	results, err := layers.Sync(ctx, c, layers.Options{
 		Jobs: e.Options.Jobs, Locked: e.Options.Locked, Force: e.Options.Force, Lock: lock,
 		FullHistory: e.Options.FullHistory,
+		ExecGit:     e.Options.ExecGit,
 		Status:      st.set, Done: st.done,
 	})
 	e.Term.Done()
