@@ -25,11 +25,13 @@
 #     recipes fail -g and are reported as needing meta-vglass.
 #   - ghc, ghc-pkg when the host has none: scripts that exit 1 (parsing
 #     only needs them on PATH: HOSTTOOLS).
-#   - SRCREV pins for recipes whose SRCREV is ${AUTOREV}: a fixed
-#     placeholder commit (parsing never fetches; no build can use them),
-#     unless GIT_MIRRORS names a directory of bare mirrors <repo>.git: then
-#     the config sets `[mirrors] git_dir` to it and setupoe pins every
-#     AUTOREV recipe to its branch head there, as a user's build does.
+#   - [srcrev] pins for the recipes whose SRCREV is ${AUTOREV}: setupoe
+#     offline names each one it cannot resolve ("pin it in [srcrev]"); the
+#     script pins those to a fixed placeholder commit and runs setupoe
+#     again (parsing never fetches; no build can use them). With
+#     GIT_MIRRORS, a directory of bare mirrors <repo>.git, the config sets
+#     `[mirrors] git_dir` to it instead and setupoe pins every AUTOREV
+#     recipe to its branch head there, as a user's build does.
 #
 # GRAPH=0 skips the -g runs (parse only).
 set -euo pipefail
@@ -87,22 +89,8 @@ for t in ghc ghc-pkg; do
 	fi
 done
 
-# autorev_pns DIR...: recipe names whose SRCREV is ${AUTOREV} (recipes,
-# appends, and the recipes that include such an .inc).
-autorev_pns() {
-	for L in "$@"; do
-		grep -rlE '^SRCREV[ ?]*=[ ]*"\$\{AUTOREV\}"' "$L" --include='*.bb' --include='*.bbappend' --include='*.inc' 2>/dev/null |
-			while read -r f; do
-				case "$f" in
-				*.inc) grep -rlE "(require|include) .*$(basename "$f")" "$L" --include='*.bb' || true ;;
-				*) echo "$f" ;;
-				esac
-			done
-	done | sed -E 's#.*/##; s/\.bbappend$//; s/\.bb$//; s/_[^_]*$//' | sort -u
-}
-
-write_config() { # dir board pins-file
-	local dir=$1 board=$2 pins=$3 urls="" name
+write_config() { # dir board pins-file (one [srcrev] key a line)
+	local dir=$1 board=$2 pins=$3 urls="" name key
 	for r in "$REPOS"/*/; do
 		name=$(basename "$r")
 		urls+="$name = \"file://${REPOS}/$name\""$'\n'
@@ -116,12 +104,9 @@ write_config() { # dir board pins-file
 		echo "[mirrors.layers]"
 		printf '%s' "$urls"
 		if [ -s "$pins" ]; then
-			echo "[local_conf]"
-			echo "extra = ["
-			[ -n "$board" ] || "$WORK/bin/realbitbake" -profile-extra
-			echo "  # AUTOREV recipes pinned to a placeholder commit (parse-only check)"
-			cat "$pins"
-			echo "]"
+			echo "# AUTOREV recipes pinned to a placeholder commit (parse-only check)"
+			echo "[srcrev]"
+			while read -r key; do printf '"%s" = "%s"\n' "$key" "$PIN"; done <"$pins"
 		fi
 		if [ "$TOOLS" = 1 ]; then
 			echo "[recipes]"
@@ -159,21 +144,26 @@ for prof in $PROFILES; do
 	: | as_user tee "$dir/pins" >/dev/null
 	write_config "$dir" "$board" "$dir/pins"
 	echo "=== $prof: setupoe (layers from $REPOS)"
-	as_user env HOME="$WORK" "$WORK/bin/realbitbake" -config "$dir/xtbuild.toml" ${board:+-board "$board"} >"$dir/setupoe.out"
-	# Pins for every AUTOREV recipe of the cloned layers, then setupoe again
-	# (placeholders; with GIT_MIRRORS setupoe has pinned them itself).
-	mapfile -t dirs < <(awk '$1 == "layer" {print $5}' "$dir/setupoe.out")
+	rc=0
+	as_user env HOME="$WORK" "$WORK/bin/realbitbake" -config "$dir/xtbuild.toml" ${board:+-board "$board"} >"$dir/setupoe.out" 2>"$dir/setupoe.err" || rc=$?
+	grep -E '^layer ' "$dir/setupoe.err" | sed 's/^/    /' || true
+	# Offline, setupoe names each AUTOREV source it cannot resolve; pin
+	# those to the placeholder and run setupoe again (with GIT_MIRRORS it
+	# has pinned them itself).
+	if [ "$rc" != 0 ] && [ -z "$GIT_MIRRORS" ]; then
+		sed -nE 's/^(realbitbake: )?(setupoe: )?([^ ]+) \(.* branch [^)]*\): network use is off.*/\3/p' "$dir/setupoe.err" | sort -u | as_user tee "$dir/pins" >/dev/null
+		if [ -s "$dir/pins" ]; then
+			write_config "$dir" "$board" "$dir/pins"
+			rc=0
+			as_user env HOME="$WORK" "$WORK/bin/realbitbake" -config "$dir/xtbuild.toml" ${board:+-board "$board"} >"$dir/setupoe.out" 2>"$dir/setupoe.err" || rc=$?
+		fi
+	fi
+	if [ "$rc" != 0 ]; then
+		echo "--- $prof: setupoe failed:"; grep -v '^layer ' "$dir/setupoe.err" | head -20 | sed 's/^/    /'
+		continue
+	fi
 	syntax=_ # override syntax of the release: BitBake 1.x reads the old one
 	grep -q '__version__ = "1\.' "$(awk '$1=="layer" && $2=="bitbake" {print $5}' "$dir/setupoe.out")/lib/bb/__init__.py" || syntax=:
-	[ -n "$GIT_MIRRORS" ] || for p in $(autorev_pns "${dirs[@]}"); do
-		for v in "$p" "$p-native" "nativesdk-$p"; do
-			printf '  %s,\n' "\"SRCREV${syntax}pn-$v = \\\"$PIN\\\"\""
-		done
-	done | as_user tee "$dir/pins" >/dev/null
-	if [ -s "$dir/pins" ]; then
-		write_config "$dir" "$board" "$dir/pins"
-		as_user env HOME="$WORK" "$WORK/bin/realbitbake" -config "$dir/xtbuild.toml" ${board:+-board "$board"} >"$dir/setupoe.out"
-	fi
 	bd=$(awk '$1 == "builddir" {print $2}' "$dir/setupoe.out")
 	BBBIN=$(awk '$1=="layer" && $2=="bitbake" {print $5}' "$dir/setupoe.out")/bin
 	OESCRIPTS=$(awk '$1=="layer" && $2=="openembedded-core" {print $5}' "$dir/setupoe.out")/scripts
@@ -185,7 +175,7 @@ for prof in $PROFILES; do
 		srcrev_conf=$bd/conf/xtbuild-srcrev.conf
 		echo "--- $prof: AUTOREV sources pinned by setupoe from $GIT_MIRRORS: $(grep -c '^SRCREV' "$srcrev_conf" 2>/dev/null || echo 0) ($srcrev_conf)"
 	else
-		echo "--- $prof: AUTOREV recipes pinned to a placeholder: $(($(wc -l <"$dir/pins") / 3))"
+		echo "--- $prof: AUTOREV sources pinned to a placeholder in [srcrev]: $(wc -l <"$dir/pins") ($bd/conf/xtbuild-srcrev.conf: $(grep -c '^SRCREV' "$bd/conf/xtbuild-srcrev.conf" 2>/dev/null || echo 0) lines)"
 	fi
 	first_machine=$(awk '$1 == "step" {print $3; exit}' "$dir/setupoe.out")
 	LOG=$dir/parse.log

@@ -4,15 +4,13 @@
 // check needs to drive BitBake by hand in that build dir.
 //
 //	realbitbake -config xtbuild.toml [-board NAME]
-//	realbitbake -profile-extra
 //
 // Output, one "key value" per line: builddir, machine and image pairs
-// ("step NAME MACHINE TARGET..."), and "layer NAME COMMIT DIR".
+// ("step NAME MACHINE TARGET..."), and "layer NAME COMMIT BRANCH DIR".
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -32,20 +30,7 @@ import (
 func main() {
 	cfgPath := flag.String("config", "xtbuild.toml", "configuration file")
 	board := flag.String("board", "", "board profile to set up instead of the main build")
-	extra := flag.Bool("profile-extra", false, "print the built-in profile's [local_conf] extra lines as TOML strings and exit")
 	flag.Parse()
-	if *extra {
-		c, err := config.Parse("", nil, ".", nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "realbitbake:", err)
-			os.Exit(1)
-		}
-		for _, l := range c.LocalConf.Extra {
-			q, _ := json.Marshal(l)
-			fmt.Printf("%s,\n", q)
-		}
-		return
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *cfgPath, *board); err != nil {
