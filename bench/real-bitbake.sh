@@ -46,48 +46,16 @@ GIT_MIRRORS=${GIT_MIRRORS:+$(realpath "$GIT_MIRRORS")}
 PIN=0123456789abcdef0123456789abcdef01234567 # placeholder commit for AUTOREV recipes
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 
-as_user() { if [ "$(id -un)" = "$RUN_AS" ]; then "$@"; else runuser -u "$RUN_AS" -- "$@"; fi; }
+. "$SRC/bench/real-standins.sh"
 
 mkdir -p "$WORK/bin"
 (cd "$SRC" && go build -o "$WORK/bin/realbitbake" ./bench/realbitbake)
 chown -R "$RUN_AS" "$WORK"
 
-# The meta-vglass stand-in, as a git repository on branch master.
 VG=$WORK/meta-vglass
-as_user mkdir -p "$VG/conf" "$VG/recipes-extended/qemu-dm"
-as_user tee "$VG/conf/layer.conf" >/dev/null <<'EOF'
-# STAND-IN for gitlab.com/vglass/meta-vglass (not fetchable here): the
-# collection name xenclient-oe's LAYERDEPENDS asks for, no recipes.
-BBPATH .= ":${LAYERDIR}"
-BBFILES += "${LAYERDIR}/recipes-*/*/*.bb ${LAYERDIR}/recipes-*/*/*.bbappend"
-BBFILE_COLLECTIONS += "vglass"
-BBFILE_PATTERN_vglass = "^${LAYERDIR}/"
-BBFILE_PRIORITY_vglass = "9"
-LAYERSERIES_COMPAT_vglass = "dunfell"
-# xenclient-oe appends to these meta-vglass recipes; without them the
-# appends dangle (an error), so the stand-in masks them.
-BBMASK += "/xenclient-oe/recipes-kernel/ivc/kernel-module-ivc_git.bbappend"
-BBMASK += "/xenclient-oe/recipes-kernel/openxtfb/kernel-module-openxtfb_git.bbappend"
-BBMASK += "/xenclient-oe/recipes-kernel/openxtfb/kernel-module-pv-display-helper_git.bbappend"
-EOF
-as_user tee "$VG/recipes-extended/qemu-dm/qemu-dm-vglass.inc" >/dev/null <<'EOF'
-# STAND-IN: meta-vglass's qemu-dm additions are not available; this empty
-# file only lets xenclient-oe's qemu-dm.inc `require` it.
-EOF
-[ -d "$VG/.git" ] || as_user git -C "$VG" init -q -b master
-as_user git -C "$VG" add -A
-as_user git -C "$VG" diff --cached --quiet ||
-	as_user git -C "$VG" -c user.name=real-bitbake -c user.email=real-bitbake@localhost commit -qm "meta-vglass stand-in"
-
-# Host tools the OpenXT layers require (HOSTTOOLS): stubs when absent.
+standin_vglass "$VG"
 STUBS=$WORK/stubs
-as_user mkdir -p "$STUBS"
-for t in ghc ghc-pkg; do
-	if ! command -v "$t" >/dev/null; then
-		printf '#!/bin/sh\necho "%s: STAND-IN for a parse-only check (install GHC to build)" >&2\nexit 1\n' "$t" | as_user tee "$STUBS/$t" >/dev/null
-		chmod +x "$STUBS/$t"
-	fi
-done
+standin_hosttools "$STUBS"
 
 write_config() { # dir board pins-file (one [srcrev] key a line)
 	local dir=$1 board=$2 pins=$3 urls="" name key
@@ -117,14 +85,6 @@ write_config() { # dir board pins-file (one [srcrev] key a line)
 	} | as_user tee "$dir/xtbuild.toml" >/dev/null
 }
 
-certs() { # dir: the CA certificates setupoe requires (stand-ins made here)
-	as_user mkdir -p "$1/certs"
-	for c in prod-cacert dev-cacert; do
-		[ -f "$1/certs/$c.pem" ] || as_user openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=real-bitbake $c" \
-			-keyout "$1/certs/${c%-cacert}-cakey.pem" -out "$1/certs/$c.pem" 2>/dev/null
-	done
-}
-
 run_bb() { # builddir passvar machine args... -> prints "rc seconds"
 	local bd=$1 pass=$2 m=$3; shift 3
 	local start end rc=0
@@ -140,7 +100,7 @@ for prof in $PROFILES; do
 	dir=$WORK/$prof board=""
 	[ "$prof" = openxt ] || board=$prof
 	as_user mkdir -p "$dir"
-	certs "$dir"
+	standin_certs "$dir"
 	: | as_user tee "$dir/pins" >/dev/null
 	write_config "$dir" "$board" "$dir/pins"
 	echo "=== $prof: setupoe (layers from $REPOS)"

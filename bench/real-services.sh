@@ -13,8 +13,8 @@
 #   bitbake -p                          (BB_HASHSERVE/PRSERV_HOST point at them)
 #   MACHINE=$MACHINE bitbake -g $TARGET (the task graph asks hashserv for unihashes)
 #   bitbake-hashclient stats, then SIGINT to both targets
-# and prints each result. meta-vglass (not fetchable here) is the same
-# placeholder layer bench/real-bitbake.sh makes; ghc/ghc-pkg stubs likewise.
+# and prints each result. The stand-ins (meta-vglass, ghc/ghc-pkg, CA
+# certificates) are bench/real-standins.sh's, as in bench/real-bitbake.sh.
 #
 # CORE=scarthgap (or kirkstone, dunfell) runs the same against plain
 # openembedded-core of that series and its bitbake instead of the OpenXT
@@ -35,40 +35,17 @@ else
 fi
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 
-as_user() { if [ "$(id -un)" = "$RUN_AS" ]; then "$@"; else runuser -u "$RUN_AS" -- "$@"; fi; }
+. "$SRC/bench/real-standins.sh"
 say() { echo "--- $(date -u +%H:%M:%S) $*"; }
 
-mkdir -p "$WORK/bin" "$DIR/certs" "$WORK/stubs"
+mkdir -p "$WORK/bin"
 (cd "$SRC" && go run mage.go -compile "$WORK/bin/xtbuild")
 chown -R "$RUN_AS" "$WORK"
 
 VG=$WORK/meta-vglass
-if [ ! -d "$VG/.git" ]; then
-	as_user mkdir -p "$VG/conf" "$VG/recipes-extended/qemu-dm"
-	as_user tee "$VG/conf/layer.conf" >/dev/null <<'EOF'
-# STAND-IN for gitlab.com/vglass/meta-vglass (not fetchable here), as in bench/real-bitbake.sh.
-BBPATH .= ":${LAYERDIR}"
-BBFILES += "${LAYERDIR}/recipes-*/*/*.bb ${LAYERDIR}/recipes-*/*/*.bbappend"
-BBFILE_COLLECTIONS += "vglass"
-BBFILE_PATTERN_vglass = "^${LAYERDIR}/"
-BBFILE_PRIORITY_vglass = "9"
-LAYERSERIES_COMPAT_vglass = "dunfell"
-BBMASK += "/xenclient-oe/recipes-kernel/ivc/kernel-module-ivc_git.bbappend"
-BBMASK += "/xenclient-oe/recipes-kernel/openxtfb/kernel-module-openxtfb_git.bbappend"
-BBMASK += "/xenclient-oe/recipes-kernel/openxtfb/kernel-module-pv-display-helper_git.bbappend"
-EOF
-	echo "# STAND-IN: empty, only for xenclient-oe's require" | as_user tee "$VG/recipes-extended/qemu-dm/qemu-dm-vglass.inc" >/dev/null
-	as_user git -C "$VG" init -q -b master
-	as_user git -C "$VG" add -A
-	as_user git -C "$VG" -c user.name=real-services -c user.email=real-services@localhost commit -qm "meta-vglass stand-in"
-fi
-for t in ghc ghc-pkg; do
-	command -v "$t" >/dev/null || { printf '#!/bin/sh\necho "%s: STAND-IN (parse-only check)" >&2\nexit 1\n' "$t" >"$WORK/stubs/$t"; chmod +x "$WORK/stubs/$t"; }
-done
-for c in prod-cacert dev-cacert; do
-	[ -f "$DIR/certs/$c.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=real-services $c" \
-		-keyout "$DIR/certs/${c%-cacert}-cakey.pem" -out "$DIR/certs/$c.pem" 2>/dev/null
-done
+standin_vglass "$VG"
+standin_hosttools "$WORK/stubs"
+standin_certs "$DIR"
 services_toml() {
 	printf '[hashserv]\nbind = "127.0.0.1:%s"\ndatabase = "services/hashserv.db"\n' "$HS_PORT"
 	printf '[prserv]\nbind = "127.0.0.1:%s"\ndatabase = "services/prserv.sqlite3"\n' "$PR_PORT"
@@ -122,7 +99,7 @@ xt setupoe >"$DIR/setupoe.log" 2>&1 || { tail -20 "$DIR/setupoe.log"; exit 1; }
 grep -E '^(wrote|layer bitbake)' "$DIR/setupoe.log" | sed 's/^/    /' || true
 BD=$DIR/build
 BB=$(ls -d "$BD"/repos/bitbake 2>/dev/null || ls -d "$BD"/*/bitbake)
-say "bitbake checkout $BB: $(git -C "$BB" log -1 --format='%h %s') ($(grep __version__ "$BB/lib/bb/__init__.py"))"
+say "bitbake checkout $BB: $(as_user git -C "$BB" log -1 --format='%h %s') ($(grep __version__ "$BB/lib/bb/__init__.py"))"
 grep -E 'BB_HASHSERVE|BB_SIGNATURE_HANDLER|PRSERV_HOST' "$BD/conf/local.conf" | sed 's/^/    local.conf: /'
 
 for s in hashserv prserv; do
