@@ -68,32 +68,14 @@ now() { date +%s.%N; }
 # Before each timed row: write back what the previous row left, so no row
 # pays for the one before it.
 settle() { sync; sleep 1; }
-# No row's output is deleted until the bench ends: it is moved aside.
-# On an ext4 without a journal (this VM's root: /proc/fs/jbd2 is empty),
-# ext4 will not reuse a recently deleted inode (ialloc.c,
-# recently_deleted) and scans past every one, so for about a minute after
-# an rm -rf of a few thousand files creating a file costs up to 30 times
-# more (perf: find_inode_bit -> recently_deleted); deleting one row's
-# output would slow down whichever row came next.
+# No row's output is deleted until the bench ends: it is moved aside, and
+# the rounds start once creating a file is cheap (bench/fsquiet.sh: on
+# this VM's journal-less ext4 an rm -rf makes new files dearer for a minute
+# or more, which would slow down whichever row came next).
+. "$repo/bench/fsquiet.sh"
 mkdir -p "$root/trash"
 discard() { local d; for d in "$@"; do [ -e "$d" ] && mv "$d" "$root/trash/$(basename "$d")"; done; return 0; }
-# The same holds across runs, and the cost climbs for some seconds after
-# the rm -rf before it falls: wait until creating a file has been cheap for
-# 30 s (what an earlier run's cleanup left), at most five minutes. The
-# probe's figure is printed at the start and before every round.
-probe() { python3 -c 'import os, sys, resource
-d = sys.argv[1]; os.makedirs(d)
-s = resource.getrusage(resource.RUSAGE_SELF).ru_stime
-for i in range(300): os.close(os.open(os.path.join(d, str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-print("%.3f" % ((resource.getrusage(resource.RUSAGE_SELF).ru_stime - s) * 1000 / 300))' "$1"; }
-cheap=0
-for i in $(seq 30); do
-	c=$(probe "$root/trash/probe$i")
-	if [ "$(echo "$c < 0.035" | bc)" = 1 ]; then cheap=$((cheap + 1)); else cheap=0; fi
-	[ "$cheap" -ge 4 ] && break
-	sleep 10
-done
-echo "creating a file: $c ms of system time (after $(( (i - 1) * 10 )) s)"
+fs_quiet "$root/trash"
 kas=
 if [ -z "${NO_KAS:-}" ] && command -v kas >/dev/null; then
 	kas=1
@@ -138,7 +120,7 @@ xtrows() { # xtbuild cold without a store, then its warm no-op
 	discard "$root/x-$r"
 }
 for r in $(seq "$runs"); do
-	echo "== run $r (creating a file: $(probe "$root/trash/probe-r$r") ms of system time)"
+	echo "== run $r (creating a file: $(fs_probe "$root/trash/probe-r$r") ms of system time)"
 	if [ -z "${STORE_ONLY:-}" ]; then
 	# Odd rounds time the sequential loops first, even rounds xtbuild
 	# first, so neither side always inherits the other's page cache and

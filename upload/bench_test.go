@@ -114,19 +114,31 @@ func BenchmarkUpload(b *testing.B) {
 	n := benchBytes(b)
 	src := benchBuild(b, n)
 	s := startSSHD(b)
-	destRoot := b.TempDir()
+	// XTBUILD_UPLOAD_BENCH_DESTROOT (bench/upload.sh) is a directory the
+	// caller removes: the rounds' destinations outlive this process.
+	destRoot := os.Getenv("XTBUILD_UPLOAD_BENCH_DESTROOT")
+	if destRoot == "" {
+		destRoot = b.TempDir()
+	}
 	ssh := "ssh " + strings.Join(s.sshArgs(), " ")
 	remote := fmt.Sprintf("%s@127.0.0.1", s.user)
 
+	// Every run writes into a new destination of its own; nothing is
+	// deleted before a run: on an ext4 without a journal, creating files
+	// right after an rm -rf of thousands costs several times more
+	// (bench/fsquiet.sh), which would slow down whichever tool ran after
+	// another one's destination was removed.
 	run := func(b *testing.B, command func(dest string) *exec.Cmd) {
 		b.SetBytes(n)
 		var rss int64
 		var clientCPU, serverCPU time.Duration
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			dest := filepath.Join(destRoot, "d")
-			os.RemoveAll(dest)
-			if err := os.MkdirAll(filepath.Join(dest, "master"), 0o755); err != nil {
+			dest, err := os.MkdirTemp(destRoot, "d")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(dest, "master"), 0o755); err != nil {
 				b.Fatal(err)
 			}
 			exec.Command("sync").Run() // start each run without the last one's dirty pages
