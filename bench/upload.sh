@@ -13,6 +13,7 @@
 #   bench/upload.sh                      # 2 GiB, 5 rounds
 #   BYTES=268435456 COUNT=3 bench/upload.sh
 #   TOOLS='xtbuild|rsync-ssh|scp' bench/upload.sh   # a subset
+#   SETTLE=0 bench/upload.sh             # no pause between runs (default 20 s)
 #
 # Needs openssh-server, openssh-client and rsync. The generated build is
 # cached in $TMPDIR/xtbuild-upload-bench-<bytes>.
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/.."
 BYTES=${BYTES:-2147483648}
 COUNT=${COUNT:-5}
 TOOLS=${TOOLS:-.*}
+SETTLE=${SETTLE:-20} # seconds of pause after a sync before each tool's run
 out=$(mktemp)
 probes=$(mktemp -d)
 trap 'rm -rf "$out" "$out.test" "$probes" "$probes.round"' EXIT
@@ -33,7 +35,10 @@ tools=$(for t in $ALL; do echo "$t"; done | grep -E "^($TOOLS)\$" | tr '\n' ' ')
 # faster (measured: rsync alone 6.8-7.4 s, rsync after xtbuild 8.1-9.7 s).
 # Every run writes a new destination under the round's directory, which is
 # removed after the round; the next round starts once creating a file is
-# cheap again (bench/fsquiet.sh), so no run follows a deletion.
+# cheap again (bench/fsquiet.sh), so no run follows a deletion. Before
+# each run: sync and SETTLE seconds of pause, for the write-back of the
+# previous run's 2 GiB below this VM's disk (a run that flushes, as upload
+# and rsync --fsync do, otherwise waits for it).
 rotate() { # rotate N WORD...: the words, starting with the (N mod count)-th
 	r_k=$(($1 % ($# - 1))) r_i=0 r_head="" r_tail=""
 	shift
@@ -50,6 +55,7 @@ for i in $(seq "$COUNT"); do
 	order=$(rotate $((i - 1)) $tools)
 	echo "round $i: $order"
 	for t in $order; do
+		sync; sleep "$SETTLE"
 		(cd upload && XTBUILD_UPLOAD_BENCH_BYTES=$BYTES XTBUILD_UPLOAD_BENCH_DESTROOT="$probes.round" "$out.test" -test.run '^$' \
 			-test.bench "^BenchmarkUpload\$/^$t\$" -test.benchtime 1x -test.count 1 -test.timeout 90m) | tee -a "$out"
 	done
