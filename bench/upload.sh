@@ -15,7 +15,7 @@
 #   TOOLS='xtbuild|rsync-ssh|scp' bench/upload.sh   # a subset
 #   SETTLE=0 bench/upload.sh             # no pause between runs (default 20 s)
 #
-# Needs openssh-server, openssh-client and rsync. The generated build is
+# Needs openssh-server, openssh-client, rsync, python3 and bc. The generated build is
 # cached in $TMPDIR/xtbuild-upload-bench-<bytes>.
 set -eu
 cd "$(dirname "$0")/.."
@@ -36,9 +36,9 @@ tools=$(for t in $ALL; do echo "$t"; done | grep -E "^($TOOLS)\$" | tr '\n' ' ')
 # Every run writes a new destination under the round's directory, which is
 # removed after the round; the next round starts once creating a file is
 # cheap again (bench/fsquiet.sh), so no run follows a deletion. Before
-# each run: sync and SETTLE seconds of pause, for the write-back of the
-# previous run's 2 GiB below this VM's disk (a run that flushes, as upload
-# and rsync --fsync do, otherwise waits for it).
+# each run: sync and SETTLE seconds of pause. Measured: a 20 s pause does
+# not remove the order effect (docs/performance.md, Upload); the rotation
+# is what evens it out across tools.
 rotate() { # rotate N WORD...: the words, starting with the (N mod count)-th
 	r_k=$(($1 % ($# - 1))) r_i=0 r_head="" r_tail=""
 	shift
