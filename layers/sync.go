@@ -519,12 +519,18 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 		return want, "full", nil
 	}
 	status("fetching " + ref)
+	var wireErr error // the in-process attempt's failure, named if git fails too
 	if empty && t.host.fetch && !t.full {
 		// A missing branch or tag is left to git fetch, which names it.
-		if tip, err := fetchWire(ctx, g, t.url, gitdir, "", ref, local, mirror); err == nil {
+		tip, err := fetchWire(ctx, g, t.url, gitdir, "", ref, local, mirror)
+		if err == nil {
 			return tip, "tip", nil
-		} else if ctx.Err() != nil {
+		}
+		if ctx.Err() != nil {
 			return "", "", ctx.Err()
+		}
+		if !errors.Is(err, errNoWire) {
+			wireErr = err
 		}
 	}
 	if err := fetch(append(depth(), "origin", "+"+ref+":"+local)...); err != nil {
@@ -533,6 +539,9 @@ func fetchTarget(ctx context.Context, g gitRunner, t target, gitdir string, mirr
 		}
 		if strings.Contains(err.Error(), "couldn't find remote ref") {
 			return "", "", missingRef(ctx, g, t)
+		}
+		if wireErr != nil {
+			return "", "", fmt.Errorf("%w (before that: in process (%v))", err, wireErr)
 		}
 		return "", "", err
 	}

@@ -166,6 +166,12 @@ func TestWireFallsBackToGit(t *testing.T) {
 		if len(left) != 0 {
 			t.Errorf("left behind: %v", left)
 		}
+		// The same upstream followed by branch: the error names the
+		// in-process attempt too.
+		c = parse(t, filepath.Join(root, "w3"), fmt.Sprintf("[[layer]]\nname = \"b\"\nurl = %q\nbranch = \"main\"\nsublayers = [\".\"]\n", broken.Dir))
+		if _, err := Sync(context.Background(), c, Options{}); err == nil || !strings.Contains(err.Error(), "in process (") {
+			t.Fatalf("branch: err %v; want the in-process attempt named", err)
+		}
 	})
 }
 
