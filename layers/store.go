@@ -98,7 +98,9 @@ func (s store) open(ctx context.Context, g gitRunner, url string) (*mirror, erro
 			m.release()
 			return nil, fmt.Errorf("mirror %s is not a mirror of %s (origin %q); move it away", p, url, u)
 		}
-		removeWireTemps(p)
+		// What a killed in-process fetch (fetchWire) left; the mirror's
+		// lock, which the caller holds, guards every write there.
+		atomicfile.RemoveTemps(filepath.Join(p, "objects", "pack"))
 		return m, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		m.release()
@@ -116,17 +118,6 @@ func (s store) open(ctx context.Context, g gitRunner, url string) (*mirror, erro
 	}
 	m.created = true
 	return m, nil
-}
-
-// removeWireTemps removes the temporary files a killed in-process fetch
-// (fetchWire, through atomicfile) left in a mirror's objects/pack; only
-// xtbuild writes files so named, and only under the mirror's lock, which
-// the caller holds. git's own temporary files (tmp_pack_*) are left alone.
-func removeWireTemps(gitdir string) {
-	tmps, _ := filepath.Glob(filepath.Join(gitdir, "objects", "pack", ".*.tmp-*"))
-	for _, f := range tmps {
-		os.Remove(f)
-	}
 }
 
 // pinRef is the mirror ref that keeps commit's objects for the checkouts.

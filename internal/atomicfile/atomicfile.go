@@ -26,11 +26,25 @@ type File struct {
 // permissions are applied explicitly, independent of the process umask.
 func Create(path string, perm fs.FileMode) (*File, error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPattern(filepath.Base(path)))
 	if err != nil {
 		return nil, fmt.Errorf("create temp file for %s: %w", path, err)
 	}
 	return &File{File: tmp, path: path, perm: perm}, nil
+}
+
+// tempPattern is the name of the temporary file of a write of name, for
+// os.CreateTemp and filepath.Glob alike.
+func tempPattern(name string) string { return "." + name + ".tmp-*" }
+
+// RemoveTemps removes the temporary files that writes into dir left when
+// their process was killed before Commit or Abort. Only call it while no
+// write into dir can be pending (under the lock that guards dir).
+func RemoveTemps(dir string) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, tempPattern("*")))
+	for _, f := range tmps {
+		os.Remove(f)
+	}
 }
 
 // Commit syncs the data and renames the temporary file into place.

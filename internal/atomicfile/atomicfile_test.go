@@ -85,3 +85,30 @@ func TestCommitAs(t *testing.T) {
 		t.Errorf("left behind: %v", ents)
 	}
 }
+
+// RemoveTemps removes what pending writes left (as a killed process
+// leaves them) and nothing else: committed files, other dot files, and
+// git's own temporary packs stay.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"pack-1.pack", ".keep", "tmp_pack_abc"} {
+		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
+	}
+	for _, name := range []string{"a", "pack-2.idx"} {
+		f, err := Create(filepath.Join(dir, name), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("partial"))
+		f.File.Close() // killed: neither Commit nor Abort
+	}
+	RemoveTemps(dir)
+	var left []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if got := strings.Join(left, " "); got != ".keep pack-1.pack tmp_pack_abc" {
+		t.Errorf("left %q", got)
+	}
+}
