@@ -6,6 +6,9 @@
 # rounds of every tool in turn (the order rotated each round), and prints
 # min and median seconds per tool,
 # its peak RSS, and xtbuild's speed relative to each (>1 is faster).
+# rsync-ssh-gcm is rsync with ssh -c aes128-gcm@openssh.com, the cipher
+# upload's SSH library uses; OpenSSH's default, chacha20-poly1305, is
+# slower on hosts with AES instructions (docs/performance.md, Upload).
 # rsync-ssh-fsync is rsync --fsync (durability equal to upload's flush
 # before the rename). xtbuild-hashsrc is upload with the build's manifest
 # sums ignored (every file hashed while sending).
@@ -27,7 +30,7 @@ out=$(mktemp)
 probes=$(mktemp -d)
 trap 'rm -rf "$out" "$out.test" "$probes" "$probes.round"' EXIT
 . bench/fsquiet.sh
-ALL="xtbuild xtbuild-sftp xtbuild-hashsrc rsync-ssh rsync-ssh-fsync scp"
+ALL="xtbuild xtbuild-sftp xtbuild-hashsrc rsync-ssh rsync-ssh-gcm rsync-ssh-fsync scp"
 tools=$(for t in $ALL; do echo "$t"; done | grep -E "^($TOOLS)\$" | tr '\n' ' ')
 [ -n "$tools" ] || { echo "TOOLS=$TOOLS matches none of: $ALL" >&2; exit 2; }
 # Each round runs every tool once, each in its own process, the order
