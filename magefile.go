@@ -130,6 +130,9 @@ func (Stage) Getfor(ctx context.Context, step string) error { return targets.Sta
 // Collect restores every published step of this build (all from this build's layer lock), verified, merged into manifest.json and marked done; then license, ship, sign, upload and report run as on one host.
 func (Stage) Collect(ctx context.Context) error { return targets.StageCollect(ctx) }
 
+// Clean removes this build's tree (<stage>/<NAME>) from the stage once the final builder is done with it, after waiting for any worker still putting or restoring a step; the generated buildbot master runs it last.
+func (Stage) Clean(ctx context.Context) error { return targets.StageClean(ctx) }
+
 // Hashserv runs BitBake's own bitbake-hashserv (hash equivalence server) from the cloned bitbake with [hashserv] (bind, database, read_only, upstream) until Ctrl-C; workers point [mirrors] hashserve at it.
 func Hashserv(ctx context.Context) error { return targets.Hashserv(ctx) }
 

@@ -140,7 +140,7 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("at least one step is required"))
 	}
 	seen := map[string]bool{"checkout": true, "compile": true, "lock": true, "report": true,
-		"stage:getfor": true, "stage:put": true, "stage:collect": true, "sstate:publish": true}
+		"stage:getfor": true, "stage:put": true, "stage:collect": true, "stage:clean": true, "sstate:publish": true}
 	if c.Fanout {
 		seen["final"] = true // the final builder is <builder>-final
 	}

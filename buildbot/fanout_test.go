@@ -319,10 +319,10 @@ func TestFanoutOnTwoWorkers(t *testing.T) {
 		}
 	}
 	// Each step builder ran stage:getfor, sstate:publish, stage:put; the final
-	// builder stage:collect, license, sign, report.
+	// builder stage:collect, license, sign, report, stage:clean.
 	sort.Strings(runs)
 	want := []string{"report", "sign", "sstate:publish", "sstate:publish", "sstate:publish", "sstate:publish",
-		"stage:collect", "stage:getfor a", "stage:getfor b", "stage:getfor c", "stage:getfor d",
+		"stage:clean", "stage:collect", "stage:getfor a", "stage:getfor b", "stage:getfor c", "stage:getfor d",
 		"stage:put a", "stage:put b", "stage:put c", "stage:put d"}
 	if !slices.Equal(runs, want) {
 		t.Errorf("targets run: %q\nwant %q", runs, want)

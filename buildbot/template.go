@@ -322,6 +322,7 @@ f.addStep(target({{py .Sign}}, {{py (argv $.Command .Sign)}}, env=child_env))
 f.addStep(target({{py .Upload}}, {{py (argv $.Command .Upload)}}, env=child_env))
 {{- end}}
 f.addStep(target('report', {{py (argv $.Command "report")}}, env=child_env))
+f.addStep(target('stage:clean', {{py (argv $.Command "stage:clean")}}, env=child_env))
 c['builders'].append(util.BuilderConfig(
     name={{py (printf "%s-final" .Builder)}}, workernames=workernames, factory=f,
     locks=[bitbake_lock.access('exclusive')], canStartBuild=room_for_bitbake,

@@ -182,3 +182,22 @@ func planStep(p *plan.Plan, name string) (plan.Step, bool) {
 	}
 	return plan.Step{}, false
 }
+
+// Clean removes this build's tree from the stage tree (stage:clean), as
+// the final builder's last step does: the steps were collected here, and
+// the shared filesystem would otherwise keep every build's images.
+func Clean(ctx context.Context, b *pipe.Build) error {
+	if err := Resolve(b); err != nil {
+		return err
+	}
+	removed, err := stage.Remove(ctx, b.Config, b.Plan.Name)
+	if err != nil {
+		return err
+	}
+	if len(removed) == 0 {
+		b.Term.Printf("stage:clean: nothing staged for %s in %s", b.Plan.Name, b.Config.Fanout.Stage)
+		return nil
+	}
+	b.Term.Printf("stage:clean: removed %s (%s) from %s", b.Plan.Name, strings.Join(removed, ", "), b.Config.Fanout.Stage)
+	return nil
+}

@@ -218,4 +218,17 @@ func TestFanOutBuildMatchesOneHostBuild(t *testing.T) {
 	if subj["iso/installer.iso"] == "" || subj["raw/dom0-rootfs.ext3.gz"] == "" {
 		t.Errorf("provenance subjects %v", subj)
 	}
+
+	// The final builder's last step: the build's stage tree goes, and
+	// the final build dir keeps what it collected.
+	if err := pipeline.Clean(ctx, fin); err != nil {
+		t.Fatalf("stage:clean: %v", err)
+	}
+	if ents, err := os.ReadDir(f.stage); err != nil || len(ents) != 0 {
+		t.Errorf("stage holds %v after stage:clean (%v), want nothing", ents, err)
+	}
+	if !strings.Contains(f.w.Out.String(), "stage:clean: removed "+fin.Plan.Name+" (") {
+		t.Errorf("stage:clean did not say what it removed:\n%s", f.w.Out)
+	}
+	same("iso/installer.iso")
 }

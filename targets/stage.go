@@ -31,3 +31,11 @@ func StageCollect(ctx context.Context) error {
 		return pipeline.Collect(ctx, b)
 	})
 }
+
+// StageClean removes this build's tree from the stage tree once the final
+// builder is done with it (stage:clean).
+func StageClean(ctx context.Context) error {
+	return run(func(ctx context.Context, b *pipe.Build) error {
+		return pipeline.Clean(ctx, b)
+	})
+}
