@@ -220,6 +220,9 @@ func TestSFTPRemoteHashProbe(t *testing.T) {
 // (Linux /proc), as the tar stream's shell and tar on the server do.
 func waitNoProcessIn(t *testing.T, dir string) {
 	t.Helper()
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // as /proc/PID/cwd names it
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		busy := ""
