@@ -47,6 +47,11 @@ func Remove(ctx context.Context, c *config.Config, name string) ([]string, error
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("stage:clean: %s is not a directory", buildDir)
 	}
+	// A steps entry that is not a directory (a symlink elsewhere, say)
+	// would have the locks below created through it.
+	if fi, err := os.Lstat(stepsDir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("stage:clean: %s is not a directory", stepsDir)
+	}
 	steps, err := lockedSteps(stepsDir)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +87,21 @@ func TestRemove(t *testing.T) {
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("the other build's tree was touched: %v", err)
+	}
+
+	// A build tree, or its steps, that is a symlink elsewhere is refused,
+	// and nothing is created or removed through it.
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "keep"), nil, 0o644)
+	os.Symlink(outside, filepath.Join(stageDir, "linked"))
+	os.MkdirAll(filepath.Join(stageDir, "stepslinked"), 0o755)
+	os.Symlink(outside, filepath.Join(stageDir, "stepslinked", "steps"))
+	for _, n := range []string{"linked", "stepslinked"} {
+		if _, err := stage.Remove(ctx, bt.b.Config, n); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+			t.Errorf("clean of %s (a symlink): %v, want it refused", n, err)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 1 || ents[0].Name() != "keep" {
+		t.Errorf("the directory behind the symlinks holds %v after the cleans, want only keep", ents)
 	}
 }
