@@ -36,10 +36,6 @@ func Remove(ctx context.Context, c *config.Config, name string) ([]string, error
 	}
 	buildDir := filepath.Dir(stepsDir)
 	aside := filepath.Join(c.Fanout.Stage, "."+name+removingMark+strconv.Itoa(os.Getpid()))
-	published, err := Published(c, name)
-	if err != nil {
-		return nil, err
-	}
 	if fi, err := os.Lstat(buildDir); errors.Is(err, fs.ErrNotExist) {
 		return nil, removeAside(c.Fanout.Stage, name)
 	} else if err != nil {
@@ -69,8 +65,9 @@ func Remove(ctx context.Context, c *config.Config, name string) ([]string, error
 		}
 		held = append(held, l)
 	}
-	// Steps published while the locks were taken are removed as well.
-	if published, err = Published(c, name); err != nil {
+	// What is published now, the locks held, is what goes.
+	published, err := Published(c, name)
+	if err != nil {
 		return nil, err
 	}
 	if err := os.Rename(buildDir, aside); err != nil {
