@@ -36,17 +36,13 @@ func Remove(ctx context.Context, c *config.Config, name string) ([]string, error
 	}
 	buildDir := filepath.Dir(stepsDir)
 	aside := filepath.Join(c.Fanout.Stage, "."+name+removingMark+strconv.Itoa(os.Getpid()))
-	if fi, err := os.Lstat(buildDir); errors.Is(err, fs.ErrNotExist) {
+	// StepsDir has refused a build tree or steps entry that is not a
+	// directory (a symlink elsewhere would have the locks below created
+	// through it).
+	if _, err := os.Lstat(buildDir); errors.Is(err, fs.ErrNotExist) {
 		return nil, removeAside(c.Fanout.Stage, name)
 	} else if err != nil {
 		return nil, fmt.Errorf("stage:clean: %w", err)
-	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("stage:clean: %s is not a directory", buildDir)
-	}
-	// A steps entry that is not a directory (a symlink elsewhere, say)
-	// would have the locks below created through it.
-	if fi, err := os.Lstat(stepsDir); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("stage:clean: %s is not a directory", stepsDir)
 	}
 	steps, err := lockedSteps(stepsDir)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -307,4 +308,79 @@ func TestRestoreRefusesMixedLocksAndPathsLeavingTheBuild(t *testing.T) {
 	if _, err := restoreInto(t, bt, lock1, "dom0"); err == nil || !strings.Contains(err.Error(), "which the step does not hold") {
 		t.Fatalf("alias of nothing: %v", err)
 	}
+}
+
+// A stage whose build tree, steps directory or step directory is a
+// symlink elsewhere is refused by put and get alike: nothing is written
+// through the link (not even a lock file) and nothing is read from
+// behind it.
+func TestPutAndRestoreRefuseSymlinkedStageDirs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		link func(bt *built) string // makes the link, returns its path
+	}{
+		{"build tree", func(bt *built) string { return filepath.Join(bt.stage, bt.b.Plan.Name) }},
+		{"steps dir", func(bt *built) string { return filepath.Join(bt.stage, bt.b.Plan.Name, "steps") }},
+		{"step dir", func(bt *built) string { return bt.stepDir() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The target holds a published copy of the step, so a get
+			// that followed the link would succeed.
+			src := newBuilt(t, "")
+			if err := src.put(lock1); err != nil {
+				t.Fatal(err)
+			}
+			bt := newBuilt(t, "")
+			p := tc.link(bt)
+			target := filepath.Join(src.stage, src.b.Plan.Name)
+			switch tc.name {
+			case "steps dir":
+				target = filepath.Join(target, "steps")
+			case "step dir":
+				target = src.stepDir()
+			}
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			before := treeOf(t, src.stage)
+			other, err := restoreInto(t, bt, lock1, "dom0")
+			if err == nil || !strings.Contains(err.Error(), "symlink") {
+				t.Errorf("get through a symlinked %s: %v, want it refused", tc.name, err)
+			}
+			if left := manifest.Files(other.b.OutDir()); len(left) != 0 {
+				t.Errorf("restored through the link: %v", left)
+			}
+			bt.image("dom0 rootfs v2\n")
+			if err := bt.put(lock1); err == nil || !strings.Contains(err.Error(), "symlink") {
+				t.Errorf("put through a symlinked %s: %v, want it refused", tc.name, err)
+			}
+			if after := treeOf(t, src.stage); !slices.Equal(before, after) {
+				t.Errorf("the tree behind the link changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+}
+
+// treeOf lists every path under dir with its size.
+func treeOf(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, fmt.Sprintf("%s %d", strings.TrimPrefix(p, dir), fi.Size()))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
