@@ -36,9 +36,8 @@ func Remove(ctx context.Context, c *config.Config, name string) ([]string, error
 	}
 	buildDir := filepath.Dir(stepsDir)
 	aside := filepath.Join(c.Fanout.Stage, "."+name+removingMark+strconv.Itoa(os.Getpid()))
-	// StepsDir has refused a build tree or steps entry that is not a
-	// directory (a symlink elsewhere would have the locks below created
-	// through it).
+	// StepsDir has refused a build tree or steps entry that is a symlink
+	// (the locks below would have been created through it).
 	if _, err := os.Lstat(buildDir); errors.Is(err, fs.ErrNotExist) {
 		return nil, removeAside(c.Fanout.Stage, name)
 	} else if err != nil {

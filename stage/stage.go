@@ -88,44 +88,18 @@ var ErrOtherLock = errors.New("built from another layer lock")
 var ErrNoStage = errors.New("no stage tree: set [fanout] stage (or XTBUILD_FANOUT_STAGE) to a directory every worker mounts")
 
 // StepsDir is <stage>/<NAME>/steps. The stage root may be a symlink (a
-// mount point elsewhere); <NAME> and steps, where they exist, must be
-// directories, so that nothing is written through, or read from behind, a
-// link planted in the shared tree.
+// mount point elsewhere); below it no symlink is followed (inside), so
+// nothing is written through, or read from behind, a link planted in the
+// shared tree.
 func StepsDir(c *config.Config, name string) (string, error) {
 	if c.Fanout.Stage == "" {
 		return "", ErrNoStage
 	}
-	buildDir := filepath.Join(c.Fanout.Stage, name)
-	stepsDir := filepath.Join(buildDir, "steps")
-	for _, p := range []string{buildDir, stepsDir} {
-		if err := realDir(p); err != nil {
-			return "", err
-		}
+	p, err := inside(c.Fanout.Stage, name+"/steps")
+	if err != nil {
+		return "", fmt.Errorf("stage: %w", err)
 	}
-	return stepsDir, nil
-}
-
-// stepDir is <steps>/<step>, which, where it exists, must be a directory.
-func stepDir(stepsDir, step string) (string, error) {
-	p := filepath.Join(stepsDir, step)
-	return p, realDir(p)
-}
-
-// realDir refuses p if it exists and is not a directory (a symlink
-// included); a missing p is fine.
-func realDir(p string) error {
-	fi, err := os.Lstat(p)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("stage: %w", err)
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("stage: %s is a symlink; refusing to follow it", p)
-	case !fi.IsDir():
-		return fmt.Errorf("stage: %s is not a directory", p)
-	}
-	return nil
+	return p, nil
 }
 
 func lockStep(ctx context.Context, stepsDir, step string) (*buildlock.Lock, error) {
@@ -135,9 +109,9 @@ func lockStep(ctx context.Context, stepsDir, step string) (*buildlock.Lock, erro
 // ReadIndex reads a staged step's index; a step not published gives
 // fs.ErrNotExist.
 func ReadIndex(stepsDir, step string) (*Index, error) {
-	dir, err := stepDir(stepsDir, step)
+	dir, err := inside(stepsDir, step)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stage: %w", err)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, IndexFile))
 	if err != nil {

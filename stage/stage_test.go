@@ -317,32 +317,26 @@ func TestRestoreRefusesMixedLocksAndPathsLeavingTheBuild(t *testing.T) {
 func TestPutAndRestoreRefuseSymlinkedStageDirs(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		link func(bt *built) string // makes the link, returns its path
+		rel  string // the link, relative to <stage>/<NAME>
 	}{
-		{"build tree", func(bt *built) string { return filepath.Join(bt.stage, bt.b.Plan.Name) }},
-		{"steps dir", func(bt *built) string { return filepath.Join(bt.stage, bt.b.Plan.Name, "steps") }},
-		{"step dir", func(bt *built) string { return bt.stepDir() }},
+		{"build tree", "."},
+		{"steps dir", "steps"},
+		{"step dir", "steps/dom0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// The target holds a published copy of the step, so a get
-			// that followed the link would succeed.
+			// The link points at the same place in a stage holding a
+			// published copy of the step, so a get that followed it
+			// would succeed.
 			src := newBuilt(t, "")
 			if err := src.put(lock1); err != nil {
 				t.Fatal(err)
 			}
 			bt := newBuilt(t, "")
-			p := tc.link(bt)
-			target := filepath.Join(src.stage, src.b.Plan.Name)
-			switch tc.name {
-			case "steps dir":
-				target = filepath.Join(target, "steps")
-			case "step dir":
-				target = src.stepDir()
-			}
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			link := filepath.Join(bt.stage, bt.b.Plan.Name, tc.rel)
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Symlink(target, p); err != nil {
+			if err := os.Symlink(filepath.Join(src.stage, src.b.Plan.Name, tc.rel), link); err != nil {
 				t.Fatal(err)
 			}
 			before := treeOf(t, src.stage)
